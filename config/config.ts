@@ -1,0 +1,186 @@
+import { hostname } from 'node:os';
+import { randomBytes } from 'node:crypto';
+import { z } from 'zod';
+
+/** Thrown at start-up; the message names every bad variable. */
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration:\n  ${problems.join('\n  ')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+export type Mode = 'all' | 'signaling' | 'migrate' | 'sfu';
+
+export interface RateLimit {
+  /** Allowed events per window. */
+  limit: number;
+  windowMs: number;
+}
+
+export interface Config {
+  mode: Mode;
+  nodeId: string;
+  log: { level: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent' };
+  http: {
+    host: string;
+    port: number;
+    /** Origin the app is served from; SIWE domain and URI derive from it. */
+    publicOrigin: string;
+    allowedOrigins: string[];
+    trustProxy: boolean;
+    uploadMaxBytes: number;
+  };
+  auth: {
+    jwtSecret: string;
+    /** True when the secret was generated for this process (embedded mode). */
+    jwtSecretGenerated: boolean;
+    tokenTtlSec: number;
+    nonceTtlSec: number;
+    domain: string;
+    uri: string;
+    chainIds: number[];
+    devWallet: boolean;
+  };
+  ws: { maxPayloadBytes: number; pingIntervalMs: number; maxBufferedBytes: number };
+  redis: { url: string | null; clusterNodes: string[]; keyPrefix: string };
+  db: { url: string | null; dataDir: string; poolSize: number };
+  presence: { heartbeatMs: number; staleMs: number; offlineGraceMs: number };
+  limits: { auth: RateLimit; connect: RateLimit; messages: RateLimit; framesPerSec: number };
+  drainTimeoutMs: number;
+}
+
+type Env = Record<string, string | undefined>;
+
+const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+const bool = z.enum(['true', 'false', '1', '0', 'yes', 'no']).transform((v) => v === 'true' || v === '1' || v === 'yes');
+const list = z.string().transform((v) => v.split(',').map((s) => s.trim()).filter(Boolean));
+const rate = z
+  .string()
+  .regex(/^\d+\/\d+$/, 'expected "<count>/<seconds>", e.g. "30/60"')
+  .transform((v): RateLimit => {
+    const [count, seconds] = v.split('/').map(Number) as [number, number];
+    return { limit: count, windowMs: seconds * 1000 };
+  })
+  .refine((r) => r.limit > 0 && r.windowMs > 0, 'count and seconds must be positive');
+
+/**
+ * Reads one variable through its schema, recording a problem that names the variable
+ * instead of throwing, so that every bad variable is reported at once.
+ */
+function reader(env: Env, problems: string[]) {
+  return function read<T>(name: string, schema: z.ZodType<T>, fallback: T): T {
+    const raw = env[name];
+    if (raw === undefined || raw === '') return fallback;
+    const parsed = schema.safeParse(raw);
+    if (parsed.success) return parsed.data;
+    const why = parsed.error.issues.map((i) => i.message).join('; ');
+    // Secrets are never echoed back.
+    const shown = /SECRET|PASSWORD|URL/.test(name) ? '<hidden>' : JSON.stringify(raw);
+    problems.push(`${name}=${shown}: ${why}`);
+    return fallback;
+  };
+}
+
+export function loadConfig(mode: Mode, env: Env = process.env): Config {
+  const problems: string[] = [];
+  const read = reader(env, problems);
+  const embedded = mode === 'all';
+
+  const host = read('HOST', z.string().min(1), '127.0.0.1');
+  const port = read('PORT', int(0, 65535), 8080);
+  const publicOrigin = read(
+    'PUBLIC_ORIGIN',
+    z.string().url().transform((u) => new URL(u).origin),
+    `http://localhost:${port}`,
+  );
+  const originUrl = new URL(publicOrigin);
+  const defaultOrigins = [publicOrigin, `http://127.0.0.1:${port}`, `http://localhost:${port}`];
+
+  let jwtSecret = read('JWT_SECRET', z.string().min(32, 'must be at least 32 characters'), '');
+  let jwtSecretGenerated = false;
+  if (!jwtSecret) {
+    if (embedded || mode === 'migrate' || mode === 'sfu') {
+      jwtSecret = randomBytes(32).toString('base64url');
+      jwtSecretGenerated = true;
+    } else if (!problems.some((p) => p.startsWith('JWT_SECRET'))) {
+      problems.push('JWT_SECRET: required for a signaling node (at least 32 characters, same on every node)');
+    }
+  }
+
+  const redisUrl = read('REDIS_URL', z.string().regex(/^rediss?:\/\//, 'expected redis://host:port'), '');
+  const clusterNodes = read('REDIS_CLUSTER_NODES', list.pipe(z.array(z.string().regex(/^[^:]+:\d+$/, 'expected host:port list'))), []);
+  const dbUrl = read('DATABASE_URL', z.string().regex(/^postgres(ql)?:\/\//, 'expected postgres://…'), '');
+  if (mode === 'signaling' && !redisUrl && clusterNodes.length === 0) {
+    problems.push('REDIS_URL or REDIS_CLUSTER_NODES: required for a signaling node (embedded mode is `blockrtc all`)');
+  }
+  if ((mode === 'signaling' || mode === 'migrate') && !dbUrl && !env.DATA_DIR) {
+    problems.push('DATABASE_URL: required for this command (or set DATA_DIR to use the embedded database)');
+  }
+
+  const config: Config = {
+    mode,
+    nodeId: read('NODE_ID', z.string().regex(/^[A-Za-z0-9._-]{1,64}$/), `${hostname()}-${randomBytes(3).toString('hex')}`),
+    log: { level: read('LOG_LEVEL', z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']), 'info') },
+    http: {
+      host,
+      port,
+      publicOrigin,
+      allowedOrigins: read('ALLOWED_ORIGINS', list, defaultOrigins),
+      trustProxy: read('TRUST_PROXY', bool, false),
+      uploadMaxBytes: read('UPLOAD_MAX_BYTES', int(1024, 100 * 1024 * 1024), 10 * 1024 * 1024),
+    },
+    auth: {
+      jwtSecret,
+      jwtSecretGenerated,
+      tokenTtlSec: read('JWT_TTL_SECONDS', int(10, 86400), 900),
+      nonceTtlSec: read('NONCE_TTL_SECONDS', int(10, 3600), 300),
+      domain: read('AUTH_DOMAIN', z.string().min(1), originUrl.host),
+      uri: read('AUTH_URI', z.string().url(), publicOrigin),
+      chainIds: read('AUTH_CHAIN_IDS', list.pipe(z.array(z.string().regex(/^\d+$/, 'expected a comma-separated list of chain ids').transform(Number)).min(1)), [1]),
+      devWallet: read('DEV_WALLET', bool, embedded),
+    },
+    ws: {
+      maxPayloadBytes: read('WS_MAX_PAYLOAD_BYTES', int(1024, 16 * 1024 * 1024), 64 * 1024),
+      pingIntervalMs: read('WS_PING_INTERVAL_MS', int(1000, 600_000), 25_000),
+      maxBufferedBytes: read('WS_MAX_BUFFERED_BYTES', int(64 * 1024, 256 * 1024 * 1024), 4 * 1024 * 1024),
+    },
+    redis: { url: redisUrl || null, clusterNodes, keyPrefix: read('REDIS_KEY_PREFIX', z.string().regex(/^[A-Za-z0-9:._-]*$/), 'brtc:') },
+    db: {
+      url: dbUrl || null,
+      dataDir: read('DATA_DIR', z.string().min(1), '.data'),
+      poolSize: read('DB_POOL_SIZE', int(1, 200), 10),
+    },
+    presence: {
+      heartbeatMs: read('PRESENCE_HEARTBEAT_MS', int(100, 60_000), 2000),
+      staleMs: read('PRESENCE_STALE_MS', int(300, 120_000), 5000),
+      offlineGraceMs: read('PRESENCE_OFFLINE_GRACE_MS', int(0, 60_000), 0),
+    },
+    limits: {
+      auth: read('RATE_LIMIT_AUTH', rate, { limit: 30, windowMs: 60_000 }),
+      connect: read('RATE_LIMIT_CONNECT', rate, { limit: 60, windowMs: 60_000 }),
+      messages: read('RATE_LIMIT_MESSAGES', rate, { limit: 100, windowMs: 10_000 }),
+      framesPerSec: read('WS_MAX_FRAMES_PER_SECOND', int(1, 100_000), 50),
+    },
+    drainTimeoutMs: read('DRAIN_TIMEOUT_MS', int(0, 3_600_000), 10_000),
+  };
+  if (config.presence.staleMs <= config.presence.heartbeatMs) {
+    problems.push('PRESENCE_STALE_MS: must be greater than PRESENCE_HEARTBEAT_MS');
+  }
+  if (config.auth.devWallet && !embedded) {
+    problems.push('DEV_WALLET: the development wallet is only available in embedded mode (`blockrtc all`)');
+  }
+  if (problems.length) throw new ConfigError(problems);
+  return config;
+}
+
+/** A copy safe to log: secrets and credentials replaced. */
+export function redactConfig(config: Config): unknown {
+  const hide = (url: string | null) => (url ? url.replace(/\/\/[^@/]*@/, '//***@') : url);
+  return {
+    ...config,
+    auth: { ...config.auth, jwtSecret: '***' },
+    redis: { ...config.redis, url: hide(config.redis.url) },
+    db: { ...config.db, url: hide(config.db.url) },
+  };
+}

@@ -1,0 +1,247 @@
+import { and, desc, asc, eq, gt, inArray, isNull, lt, lte, or, sql } from 'drizzle-orm';
+import type { Db } from './client.ts';
+import { attachments, contacts, messages } from './schema.ts';
+
+export type Kind = 'text' | 'audio' | 'video';
+
+export interface NewMessage {
+  conversation: string;
+  sender: string;
+  recipient: string;
+  clientId: string;
+  kind: Kind;
+  body: string | null;
+  attachmentId: string | null;
+}
+
+export interface StoredMessage extends NewMessage {
+  id: bigint;
+  createdAt: Date;
+  deliveredAt: Date | null;
+  readAt: Date | null;
+  attachment: { id: string; mime: string; size: number } | null;
+}
+
+export type InsertOutcome =
+  | { ok: true; id: bigint; createdAt: Date; duplicate: boolean }
+  | { ok: false; reason: 'idempotency_conflict' };
+
+/** The two addresses of a 1:1 conversation, lower-cased and sorted. */
+export function conversationKey(a: string, b: string): string {
+  const x = a.toLowerCase();
+  const y = b.toLowerCase();
+  return x < y ? `${x}:${y}` : `${y}:${x}`;
+}
+
+const idemKey = (m: { conversation: string; sender: string; clientId: string }) => `${m.conversation}|${m.sender}|${m.clientId}`;
+
+const selection = {
+  id: messages.id,
+  conversation: messages.conversation,
+  sender: messages.sender,
+  recipient: messages.recipient,
+  clientId: messages.clientId,
+  kind: messages.kind,
+  body: messages.body,
+  attachmentId: messages.attachmentId,
+  createdAt: messages.createdAt,
+  deliveredAt: messages.deliveredAt,
+  readAt: messages.readAt,
+  attMime: attachments.mime,
+  attSize: attachments.size,
+};
+interface Row extends NewMessage {
+  id: bigint;
+  createdAt: Date;
+  deliveredAt: Date | null;
+  readAt: Date | null;
+  attMime: string | null;
+  attSize: number | null;
+}
+
+function toStored(r: Row): StoredMessage {
+  return {
+    id: r.id,
+    conversation: r.conversation,
+    sender: r.sender,
+    recipient: r.recipient,
+    clientId: r.clientId,
+    kind: r.kind,
+    body: r.body,
+    attachmentId: r.attachmentId,
+    createdAt: r.createdAt,
+    deliveredAt: r.deliveredAt,
+    readAt: r.readAt,
+    attachment: r.attachmentId && r.attMime !== null && r.attSize !== null ? { id: r.attachmentId, mime: r.attMime, size: r.attSize } : null,
+  };
+}
+
+export class MessageStore {
+  constructor(private readonly db: Db) {}
+
+  /**
+   * Stores a batch in one transaction (one commit for many messages: group commit).
+   * Retries (same conversation, sender, client id) return the stored row instead of a new one.
+   * Returns one outcome per input, in order; resolves only once the rows are durable.
+   */
+  async insertBatch(batch: NewMessage[]): Promise<InsertOutcome[]> {
+    // Collapse repeats inside the batch so one statement never inserts the same key twice.
+    const unique = new Map<string, NewMessage>();
+    for (const m of batch) if (!unique.has(idemKey(m))) unique.set(idemKey(m), m);
+    const rows = [...unique.values()];
+
+    const stored = new Map<string, { id: bigint; createdAt: Date; fresh: boolean; row: NewMessage }>();
+    await this.db.transaction(async (tx) => {
+      const inserted = await tx
+        .insert(messages)
+        .values(rows)
+        .onConflictDoNothing({ target: [messages.conversation, messages.sender, messages.clientId] })
+        .returning({ id: messages.id, conversation: messages.conversation, sender: messages.sender, clientId: messages.clientId, createdAt: messages.createdAt });
+      for (const r of inserted) stored.set(idemKey(r), { id: r.id, createdAt: r.createdAt, fresh: true, row: unique.get(idemKey(r))! });
+
+      const missing = rows.filter((r) => !stored.has(idemKey(r)));
+      if (missing.length > 0) {
+        const existing = await tx
+          .select({ ...selection })
+          .from(messages)
+          .leftJoin(attachments, eq(attachments.id, messages.attachmentId))
+          .where(
+            sql`(${messages.conversation}, ${messages.sender}, ${messages.clientId}) in (${sql.join(
+              missing.map((m) => sql`(${m.conversation}, ${m.sender}, ${m.clientId})`),
+              sql`, `,
+            )})`,
+          );
+        for (const r of existing) stored.set(idemKey(r), { id: r.id, createdAt: r.createdAt, fresh: false, row: toStored(r) });
+      }
+
+      // Conversation list rows for both sides; aggregated and sorted so that concurrent
+      // batches take row locks in the same order (no deadlocks).
+      const agg = new Map<string, { owner: string; peer: string; lastMessageId: bigint; lastMessageAt: Date; unread: number }>();
+      for (const s of stored.values()) {
+        if (!s.fresh) continue;
+        const { sender, recipient } = s.row;
+        for (const [owner, peer, unread] of [
+          [sender, recipient, 0],
+          [recipient, sender, 1],
+        ] as const) {
+          const k = `${owner}|${peer}`;
+          const cur = agg.get(k);
+          if (!cur) agg.set(k, { owner, peer, lastMessageId: s.id, lastMessageAt: s.createdAt, unread });
+          else {
+            cur.unread += unread;
+            if (s.id > cur.lastMessageId) {
+              cur.lastMessageId = s.id;
+              cur.lastMessageAt = s.createdAt;
+            }
+          }
+        }
+      }
+      if (agg.size > 0) {
+        const values = [...agg.values()].sort((a, b) => (a.owner === b.owner ? (a.peer < b.peer ? -1 : 1) : a.owner < b.owner ? -1 : 1));
+        await tx
+          .insert(contacts)
+          .values(values)
+          .onConflictDoUpdate({
+            target: [contacts.owner, contacts.peer],
+            set: {
+              lastMessageId: sql`greatest(${contacts.lastMessageId}, excluded.last_message_id)`,
+              lastMessageAt: sql`greatest(${contacts.lastMessageAt}, excluded.last_message_at)`,
+              unread: sql`${contacts.unread} + excluded.unread`,
+            },
+          });
+      }
+    });
+
+    return batch.map((m): InsertOutcome => {
+      const s = stored.get(idemKey(m));
+      if (!s) throw new Error('message neither inserted nor found');
+      if (!s.fresh && !sameContent(s.row, m)) return { ok: false, reason: 'idempotency_conflict' };
+      return { ok: true, id: s.id, createdAt: s.createdAt, duplicate: !s.fresh || s.row !== m };
+    });
+  }
+
+  /** Newest first, below `before`. */
+  async history(conversation: string, before: bigint | null, limit: number): Promise<StoredMessage[]> {
+    const rows = await this.db
+      .select(selection)
+      .from(messages)
+      .leftJoin(attachments, eq(attachments.id, messages.attachmentId))
+      .where(and(eq(messages.conversation, conversation), before !== null ? lt(messages.id, before) : undefined))
+      .orderBy(desc(messages.id))
+      .limit(limit);
+    return rows.map(toStored);
+  }
+
+  /**
+   * Everything to or from `address` after the cursor, oldest first, plus messages to it
+   * at or below the cursor that no device has acknowledged (a row whose id was allocated
+   * before the cursor but committed after it).
+   */
+  async since(address: string, after: bigint | null, limit: number): Promise<{ messages: StoredMessage[]; more: boolean }> {
+    const page = await this.db
+      .select(selection)
+      .from(messages)
+      .leftJoin(attachments, eq(attachments.id, messages.attachmentId))
+      .where(and(or(eq(messages.recipient, address), eq(messages.sender, address)), after !== null ? gt(messages.id, after) : undefined))
+      .orderBy(asc(messages.id))
+      .limit(limit + 1);
+    const more = page.length > limit;
+    const out = page.slice(0, limit).map(toStored);
+    if (after !== null) {
+      const stragglers = await this.db
+        .select(selection)
+        .from(messages)
+        .leftJoin(attachments, eq(attachments.id, messages.attachmentId))
+        .where(and(eq(messages.recipient, address), isNull(messages.deliveredAt), lte(messages.id, after)))
+        .orderBy(asc(messages.id))
+        .limit(100);
+      if (stragglers.length) return { messages: [...stragglers.map(toStored), ...out], more };
+    }
+    return { messages: out, more };
+  }
+
+  async markDelivered(conversation: string, recipient: string, ids: bigint[]): Promise<{ ids: bigint[]; at: Date }> {
+    const rows = await this.db
+      .update(messages)
+      .set({ deliveredAt: sql`now()` })
+      .where(and(eq(messages.conversation, conversation), eq(messages.recipient, recipient), inArray(messages.id, ids), isNull(messages.deliveredAt)))
+      .returning({ id: messages.id, at: messages.deliveredAt });
+    return { ids: rows.map((r) => r.id), at: rows[0]?.at ?? new Date() };
+  }
+
+  async markRead(conversation: string, recipient: string, peer: string, upTo: bigint): Promise<{ ids: bigint[]; at: Date }> {
+    return this.db.transaction(async (tx) => {
+      const rows = await tx
+        .update(messages)
+        .set({ readAt: sql`now()`, deliveredAt: sql`coalesce(${messages.deliveredAt}, now())` })
+        .where(and(eq(messages.conversation, conversation), eq(messages.recipient, recipient), lte(messages.id, upTo), isNull(messages.readAt)))
+        .returning({ id: messages.id, at: messages.readAt });
+      await tx
+        .update(contacts)
+        .set({
+          unread: sql`(select count(*)::int from ${messages} where ${messages.conversation} = ${conversation} and ${messages.recipient} = ${recipient} and ${messages.readAt} is null)`,
+        })
+        .where(and(eq(contacts.owner, recipient), eq(contacts.peer, peer)));
+      return { ids: rows.map((r) => r.id), at: rows[0]?.at ?? new Date() };
+    });
+  }
+
+  async byIds(keys: { conversation: string; id: bigint }[]): Promise<StoredMessage[]> {
+    if (keys.length === 0) return [];
+    const rows = await this.db
+      .select(selection)
+      .from(messages)
+      .leftJoin(attachments, eq(attachments.id, messages.attachmentId))
+      .where(sql`(${messages.conversation}, ${messages.id}) in (${sql.join(keys.map((k) => sql`(${k.conversation}, ${k.id})`), sql`, `)})`);
+    return rows.map(toStored);
+  }
+
+  async count(): Promise<number> {
+    const [r] = await this.db.select({ n: sql<number>`count(*)::int` }).from(messages);
+    return r?.n ?? 0;
+  }
+}
+
+function sameContent(a: NewMessage, b: NewMessage): boolean {
+  return a.recipient === b.recipient && a.kind === b.kind && (a.body ?? null) === (b.body ?? null) && (a.attachmentId ?? null) === (b.attachmentId ?? null);
+}

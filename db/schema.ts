@@ -1,0 +1,76 @@
+import { sql } from 'drizzle-orm';
+import { bigserial, bigint, customType, index, integer, pgTable, primaryKey, text, timestamp, unique, uuid } from 'drizzle-orm/pg-core';
+
+const bytea = customType<{ data: Buffer; driverData: Buffer | Uint8Array }>({
+  dataType: () => 'bytea',
+  fromDriver: (v) => (Buffer.isBuffer(v) ? v : Buffer.from(v)),
+});
+
+const ts = (name: string) => timestamp(name, { withTimezone: true, mode: 'date' });
+
+export const users = pgTable('users', {
+  /** EIP-55 checksummed address. */
+  address: text('address').primaryKey(),
+  createdAt: ts('created_at').notNull().defaultNow(),
+  lastSignInAt: ts('last_sign_in_at').notNull().defaultNow(),
+  lastSeenAt: ts('last_seen_at'),
+});
+
+/**
+ * Every row carries its conversation key and the hot indexes lead with it, so the table
+ * can later be distributed by conversation without a schema change.
+ */
+export const messages = pgTable(
+  'messages',
+  {
+    id: bigserial('id', { mode: 'bigint' }).notNull(),
+    /** The two addresses, sorted and joined with ':'. */
+    conversation: text('conversation').notNull(),
+    sender: text('sender').notNull(),
+    recipient: text('recipient').notNull(),
+    clientId: text('client_id').notNull(),
+    kind: text('kind', { enum: ['text', 'audio', 'video'] }).notNull(),
+    body: text('body'),
+    attachmentId: uuid('attachment_id'),
+    createdAt: ts('created_at').notNull().defaultNow(),
+    deliveredAt: ts('delivered_at'),
+    readAt: ts('read_at'),
+  },
+  (t) => [
+    primaryKey({ columns: [t.conversation, t.id] }),
+    unique('messages_idempotency').on(t.conversation, t.sender, t.clientId),
+    index('messages_recipient_id').on(t.recipient, t.id),
+    index('messages_sender_id').on(t.sender, t.id),
+    index('messages_unread').on(t.conversation, t.recipient, t.id).where(sql`read_at is null`),
+    index('messages_undelivered').on(t.recipient, t.id).where(sql`delivered_at is null`),
+  ],
+);
+
+export const attachments = pgTable(
+  'attachments',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    owner: text('owner').notNull(),
+    /** The only other address that may download it. */
+    peer: text('peer').notNull(),
+    mime: text('mime').notNull(),
+    size: integer('size').notNull(),
+    data: bytea('data').notNull(),
+    createdAt: ts('created_at').notNull().defaultNow(),
+  },
+  (t) => [index('attachments_owner').on(t.owner, t.createdAt)],
+);
+
+/** One row per (owner, peer): the conversation list and whom presence goes to. */
+export const contacts = pgTable(
+  'contacts',
+  {
+    owner: text('owner').notNull(),
+    peer: text('peer').notNull(),
+    addedAt: ts('added_at').notNull().defaultNow(),
+    lastMessageId: bigint('last_message_id', { mode: 'bigint' }),
+    lastMessageAt: ts('last_message_at'),
+    unread: integer('unread').notNull().default(0),
+  },
+  (t) => [primaryKey({ columns: [t.owner, t.peer] }), index('contacts_peer').on(t.peer)],
+);

@@ -1,0 +1,78 @@
+/**
+ * The one catalogue of error codes. Clients branch on `code`; HTTP answers use `status`;
+ * errors that end a WebSocket use `close`.
+ */
+export const ERRORS = {
+  // Sign-in
+  AUTH_INVALID_MESSAGE: { status: 400, message: 'The sign-in message is not a valid EIP-4361 message' },
+  AUTH_BAD_SIGNATURE: { status: 401, message: 'The signature does not match the address in the message' },
+  AUTH_NONCE_INVALID: { status: 401, message: 'The nonce is unknown, expired or already used' },
+  AUTH_DOMAIN_MISMATCH: { status: 401, message: 'The message was signed for another domain' },
+  AUTH_URI_MISMATCH: { status: 401, message: 'The message was signed for another URI' },
+  AUTH_CHAIN_NOT_ALLOWED: { status: 401, message: 'The chain id is not accepted here' },
+  AUTH_MESSAGE_EXPIRED: { status: 401, message: 'The sign-in message has expired' },
+  AUTH_MESSAGE_NOT_YET_VALID: { status: 401, message: 'The sign-in message is not valid yet' },
+  AUTH_TOKEN_MISSING: { status: 401, message: 'A bearer token is required' },
+  AUTH_TOKEN_EXPIRED: { status: 401, message: 'The token has expired; sign in again' },
+  AUTH_TOKEN_INVALID: { status: 401, message: 'The token is not valid' },
+  ORIGIN_NOT_ALLOWED: { status: 403, message: 'This origin is not allowed' },
+  DEV_WALLET_DISABLED: { status: 404, message: 'The development wallet is not enabled on this server' },
+  // Requests
+  BAD_JSON: { status: 400, message: 'The frame is not valid JSON' },
+  BAD_REQUEST: { status: 400, message: 'The request is malformed' },
+  UNKNOWN_TYPE: { status: 400, message: 'Unknown request type' },
+  INVALID_FIELDS: { status: 400, message: 'The request has invalid fields' },
+  FRAME_TOO_LARGE: { status: 413, message: 'The frame is larger than allowed' },
+  PAYLOAD_TOO_LARGE: { status: 413, message: 'The upload is larger than allowed' },
+  UNSUPPORTED_MEDIA_TYPE: { status: 415, message: 'Only audio/* and video/* uploads are accepted' },
+  NOT_FOUND: { status: 404, message: 'Not found' },
+  FORBIDDEN: { status: 403, message: 'Not allowed' },
+  SELF_MESSAGE: { status: 400, message: 'You cannot message yourself' },
+  IDEMPOTENCY_CONFLICT: { status: 409, message: 'This client id was already used for a different message' },
+  ATTACHMENT_INVALID: { status: 400, message: 'The attachment does not exist or does not belong to this conversation' },
+  // Protection and lifecycle
+  RATE_LIMITED: { status: 429, message: 'Too many requests; slow down' },
+  POLICY_VIOLATION: { status: 400, message: 'Connection closed for repeated abuse', close: 1008 },
+  DRAINING: { status: 503, message: 'This node is shutting down; reconnect to another', close: 1012 },
+  UNAVAILABLE: { status: 503, message: 'A dependency is unavailable; try again' },
+  INTERNAL: { status: 500, message: 'Internal error' },
+} as const satisfies Record<string, { status: number; message: string; close?: number }>;
+
+export type ErrorCode = keyof typeof ERRORS;
+
+export interface ErrorBody {
+  code: ErrorCode;
+  message: string;
+  /** Field-level problems for INVALID_FIELDS. */
+  details?: { path: string; message: string }[];
+  /** For RATE_LIMITED: when to try again. */
+  retryAfterMs?: number;
+}
+
+export class BlockRtcError extends Error {
+  readonly status: number;
+  constructor(
+    readonly code: ErrorCode,
+    message?: string,
+    readonly extra: Pick<ErrorBody, 'details' | 'retryAfterMs'> = {},
+  ) {
+    super(message ?? ERRORS[code].message);
+    this.name = 'BlockRtcError';
+    this.status = ERRORS[code].status;
+  }
+
+  toBody(): ErrorBody {
+    return { code: this.code, message: this.message, ...this.extra };
+  }
+}
+
+/** WebSocket close codes used by the server (4000–4999 are application codes). */
+export const CLOSE = {
+  NORMAL: 1000,
+  POLICY: 1008,
+  TOO_BIG: 1009,
+  SERVICE_RESTART: 1012,
+  TRY_AGAIN_LATER: 1013,
+  TOKEN_EXPIRED: 4001,
+  SLOW_CONSUMER: 4008,
+} as const;

@@ -1,0 +1,68 @@
+import { z } from 'zod';
+import * as chat from './chat.ts';
+import * as presence from './presence.ts';
+import * as session from './session.ts';
+import type { ErrorBody } from './errors.ts';
+
+export * from './common.ts';
+export * from './errors.ts';
+export type * from './auth.ts';
+export type { ChatMessage, SendResult, HistoryResult, SyncResult, ReceiptResult, ReceiptEvent, TypingEvent, UploadResult, MessageKind } from './chat.ts';
+export type { PresenceState, Contact } from './presence.ts';
+export type { HelloEvent, TokenEvent, DrainingEvent } from './session.ts';
+export { verifyRequest } from './auth.ts';
+
+/** Every request a client may send, keyed on `type`. */
+export const requestSchemas = {
+  'chat.send': chat.chatSend,
+  'chat.history': chat.chatHistory,
+  'chat.sync': chat.chatSync,
+  'chat.delivered': chat.chatDelivered,
+  'chat.read': chat.chatRead,
+  'chat.typing': chat.chatTyping,
+  'contacts.list': presence.contactsList,
+  'contacts.add': presence.contactsAdd,
+  'presence.query': presence.presenceQuery,
+  'session.refresh': session.sessionRefresh,
+} as const;
+
+export type RequestType = keyof typeof requestSchemas;
+export type Request<T extends RequestType = RequestType> = z.output<(typeof requestSchemas)[T]>;
+export type RequestInput<T extends RequestType> = Omit<z.input<(typeof requestSchemas)[T]>, 'type' | 'id'>;
+
+/** What each request answers with. */
+export interface ResultMap {
+  'chat.send': chat.SendResult;
+  'chat.history': chat.HistoryResult;
+  'chat.sync': chat.SyncResult;
+  'chat.delivered': chat.ReceiptResult;
+  'chat.read': chat.ReceiptResult;
+  'chat.typing': Record<string, never>;
+  'contacts.list': { contacts: presence.Contact[] };
+  'contacts.add': { contact: presence.Contact };
+  'presence.query': { presence: presence.PresenceState[] };
+  'session.refresh': session.TokenEvent;
+}
+
+/** Server-pushed events. */
+export interface EventMap {
+  'session.hello': session.HelloEvent;
+  'session.token': session.TokenEvent;
+  'session.draining': session.DrainingEvent;
+  'chat.message': chat.ChatMessage;
+  'chat.receipt': chat.ReceiptEvent;
+  'chat.typing': chat.TypingEvent;
+  'presence.update': presence.PresenceState;
+}
+export type EventType = keyof EventMap;
+
+/** Server → client frames. */
+export type ResponseFrame<T extends RequestType = RequestType> =
+  | { re: string; ok: true; data: ResultMap[T] }
+  | { re: string | null; ok: false; error: ErrorBody };
+export type EventFrame<E extends EventType = EventType> = { ev: E; data: EventMap[E] };
+export type ServerFrame = ResponseFrame | EventFrame;
+
+export function isRequestType(type: unknown): type is RequestType {
+  return typeof type === 'string' && Object.hasOwn(requestSchemas, type);
+}

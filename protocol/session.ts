@@ -1,0 +1,23 @@
+import { z } from 'zod';
+
+export const sessionRefresh = z.strictObject({
+  type: z.literal('session.refresh'),
+  id: z.string().min(1).max(64),
+});
+
+export interface HelloEvent {
+  protocol: number;
+  address: string;
+  node: string;
+  connection: string;
+  tokenExpiresAt: string;
+  limits: { maxPayloadBytes: number; messages: { limit: number; windowMs: number } };
+}
+export interface TokenEvent {
+  token: string;
+  expiresAt: string;
+}
+export interface DrainingEvent {
+  reason: string;
+  reconnectInMs: number;
+}

@@ -1,0 +1,45 @@
+import jwt from 'jsonwebtoken';
+import { getAddress } from 'ethers';
+import { BlockRtcError } from '../../protocol/errors.ts';
+
+const ISSUER = 'blockrtc';
+
+export interface TokenClaims {
+  address: string;
+  expiresAt: number;
+}
+
+/** Short-lived HS256 session tokens; subject = checksummed wallet address. */
+export class TokenService {
+  constructor(
+    private readonly secret: string,
+    readonly ttlSec: number,
+  ) {}
+
+  issue(address: string): { token: string; expiresAt: number } {
+    const now = Math.floor(Date.now() / 1000);
+    const token = jwt.sign({ iat: now }, this.secret, { algorithm: 'HS256', subject: address, issuer: ISSUER, expiresIn: this.ttlSec });
+    return { token, expiresAt: (now + this.ttlSec) * 1000 };
+  }
+
+  verify(token: string): TokenClaims {
+    let payload: jwt.JwtPayload | string;
+    try {
+      payload = jwt.verify(token, this.secret, { algorithms: ['HS256'], issuer: ISSUER });
+    } catch (err) {
+      if (err instanceof jwt.TokenExpiredError) throw new BlockRtcError('AUTH_TOKEN_EXPIRED');
+      throw new BlockRtcError('AUTH_TOKEN_INVALID');
+    }
+    if (typeof payload === 'string' || typeof payload.sub !== 'string' || typeof payload.exp !== 'number') {
+      throw new BlockRtcError('AUTH_TOKEN_INVALID');
+    }
+    let address: string;
+    try {
+      address = getAddress(payload.sub);
+    } catch {
+      throw new BlockRtcError('AUTH_TOKEN_INVALID');
+    }
+    if (address !== payload.sub) throw new BlockRtcError('AUTH_TOKEN_INVALID');
+    return { address, expiresAt: payload.exp * 1000 };
+  }
+}

@@ -1,0 +1,71 @@
+import type { Config } from '../config/config.ts';
+import type { Bus } from './bus/bus.ts';
+import { MemoryBus } from './bus/memory.ts';
+import { RedisBus } from './bus/redis.ts';
+import { MemoryNonceStore, RedisNonceStore, type NonceStore } from './auth/nonces.ts';
+import type { Logger } from './logger.ts';
+import { MemoryPresenceStore } from './presence/memory.ts';
+import { RedisPresenceStore } from './presence/redis.ts';
+import type { PresenceStore } from './presence/store.ts';
+import { MemoryRateLimiter, RedisRateLimiter, type RateLimiter } from './ratelimit/limiter.ts';
+import { createRedis, redisKeys, type RedisClient } from './redis/connect.ts';
+
+/** The shared-state pieces, in-process or Redis; chosen once, here. */
+export interface Backends {
+  kind: 'memory' | 'redis';
+  bus: Bus;
+  presence: PresenceStore;
+  nonces: NonceStore;
+  limiter: RateLimiter;
+  /** The command connection when Redis is used (other components may share it). */
+  redis: RedisClient | null;
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export function createBackends(config: Config, log: Logger): Backends {
+  const useRedis = config.redis.url !== null || config.redis.clusterNodes.length > 0;
+  if (!useRedis) {
+    return {
+      kind: 'memory',
+      bus: new MemoryBus(),
+      presence: new MemoryPresenceStore(),
+      nonces: new MemoryNonceStore(),
+      limiter: new MemoryRateLimiter(),
+      redis: null,
+      ping: async () => undefined,
+      close: async () => undefined,
+    };
+  }
+  const keys = redisKeys(config.redis.keyPrefix);
+  const cmd = createRedis(config.redis, 'command');
+  const sub = createRedis(config.redis, 'subscriber');
+  // ioredis reconnects by itself; errors are logged, not thrown into the process.
+  let lastLogged = 0;
+  const onError = (err: unknown) => {
+    if (Date.now() - lastLogged > 5000) {
+      lastLogged = Date.now();
+      log.warn({ err }, 'redis connection error');
+    }
+  };
+  cmd.on('error', onError);
+  sub.on('error', onError);
+  const bus = new RedisBus(cmd, sub, keys);
+  return {
+    kind: 'redis',
+    bus,
+    presence: new RedisPresenceStore(cmd, keys, config.nodeId, config.presence.staleMs),
+    nonces: new RedisNonceStore(cmd, keys),
+    limiter: new RedisRateLimiter(cmd, keys),
+    redis: cmd,
+    ping: async () => {
+      // A cluster answers PING from any node; the bus connection must be up too.
+      await cmd.ping();
+      if (sub.status !== 'ready') throw new Error(`redis subscriber is ${sub.status}`);
+    },
+    close: async () => {
+      await bus.close();
+      cmd.disconnect();
+    },
+  };
+}

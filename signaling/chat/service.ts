@@ -1,0 +1,120 @@
+import { getAddress } from 'ethers';
+import type { Config } from '../../config/config.ts';
+import type { AttachmentStore } from '../../db/attachments.ts';
+import { conversationKey, type MessageStore } from '../../db/messages.ts';
+import { BlockRtcError } from '../../protocol/errors.ts';
+import type { Request, ResultMap } from '../../protocol/index.ts';
+import type { Bus } from '../bus/bus.ts';
+import { encodeDelivery } from '../bus/bus.ts';
+import type { Logger } from '../logger.ts';
+import type { Metrics } from '../metrics.ts';
+import type { RateLimiter } from '../ratelimit/limiter.ts';
+import type { Connection } from '../ws/connection.ts';
+import { toWire } from './mapper.ts';
+import type { GroupCommitWriter } from './writer.ts';
+
+export class ChatService {
+  constructor(
+    private readonly deps: {
+      config: Config;
+      messages: MessageStore;
+      attachments: AttachmentStore;
+      writer: GroupCommitWriter;
+      bus: Bus;
+      limiter: RateLimiter;
+      metrics: Metrics;
+      log: Logger;
+    },
+  ) {}
+
+  async send(conn: Connection, req: Request<'chat.send'>): Promise<ResultMap['chat.send']> {
+    const { writer, limiter, config, attachments, metrics } = this.deps;
+    const to = getAddress(req.to);
+    if (to === conn.address) throw new BlockRtcError('SELF_MESSAGE');
+    const limit = await limiter.hit('msg', conn.address, config.limits.messages);
+    if (!limit.ok) {
+      metrics.rateLimited.inc({ limit: 'messages' });
+      throw new BlockRtcError('RATE_LIMITED', undefined, { retryAfterMs: limit.retryAfterMs });
+    }
+    let attachment: { id: string; mime: string; size: number } | null = null;
+    if (req.kind !== 'text') {
+      const meta = await attachments.meta(req.attachmentId!);
+      if (!meta || meta.owner !== conn.address || meta.peer !== to || !meta.mime.startsWith(`${req.kind}/`)) {
+        throw new BlockRtcError('ATTACHMENT_INVALID');
+      }
+      attachment = { id: meta.id, mime: meta.mime, size: meta.size };
+    }
+    const conversation = conversationKey(conn.address, to);
+    const row = {
+      conversation,
+      sender: conn.address,
+      recipient: to,
+      clientId: req.clientId,
+      kind: req.kind,
+      body: req.kind === 'text' ? req.text! : null,
+      attachmentId: attachment?.id ?? null,
+    };
+    const outcome = await writer.submit(row);
+    if (!outcome.ok) throw new BlockRtcError('IDEMPOTENCY_CONFLICT');
+    if (!outcome.duplicate) {
+      metrics.messagesIn.inc();
+      const frame = JSON.stringify({
+        ev: 'chat.message',
+        data: toWire({ ...row, id: outcome.id, createdAt: outcome.createdAt, deliveredAt: null, readAt: null, attachment }),
+      });
+      const now = Date.now();
+      // Stored is what counts: if publishing fails, the recipient still gets it on sync.
+      this.publish(to, encodeDelivery(frame, '', now));
+      this.publish(conn.address, encodeDelivery(frame, conn.id));
+    }
+    return { id: outcome.id.toString(), createdAt: outcome.createdAt.toISOString(), conversation, duplicate: outcome.duplicate };
+  }
+
+  async history(conn: Connection, req: Request<'chat.history'>): Promise<ResultMap['chat.history']> {
+    const conversation = conversationKey(conn.address, getAddress(req.peer));
+    const rows = await this.deps.messages.history(conversation, req.before ? BigInt(req.before) : null, req.limit);
+    return { messages: rows.map(toWire), before: rows.length === req.limit ? rows[rows.length - 1]!.id.toString() : null };
+  }
+
+  async sync(conn: Connection, req: Request<'chat.sync'>): Promise<ResultMap['chat.sync']> {
+    const after = req.after ? BigInt(req.after) : null;
+    const { messages, more } = await this.deps.messages.since(conn.address, after, req.limit);
+    let cursor = after;
+    for (const m of messages) if (cursor === null || m.id > cursor) cursor = m.id;
+    return { messages: messages.map(toWire), cursor: cursor?.toString() ?? null, more };
+  }
+
+  async delivered(conn: Connection, req: Request<'chat.delivered'>): Promise<ResultMap['chat.delivered']> {
+    const peer = getAddress(req.peer);
+    const res = await this.deps.messages.markDelivered(conversationKey(conn.address, peer), conn.address, req.ids.map(BigInt));
+    const ids = res.ids.map(String);
+    if (ids.length) this.receipt(conn, peer, 'delivered', ids, res.at);
+    return { updated: ids };
+  }
+
+  async read(conn: Connection, req: Request<'chat.read'>): Promise<ResultMap['chat.read']> {
+    const peer = getAddress(req.peer);
+    const res = await this.deps.messages.markRead(conversationKey(conn.address, peer), conn.address, peer, BigInt(req.upTo));
+    const ids = res.ids.map(String);
+    if (ids.length) this.receipt(conn, peer, 'read', ids, res.at);
+    return { updated: ids };
+  }
+
+  async typing(conn: Connection, req: Request<'chat.typing'>): Promise<ResultMap['chat.typing']> {
+    const to = getAddress(req.to);
+    if (to === conn.address) throw new BlockRtcError('SELF_MESSAGE');
+    this.publish(to, encodeDelivery(JSON.stringify({ ev: 'chat.typing', data: { from: conn.address, typing: req.typing } })));
+    return {};
+  }
+
+  /** Receipts go to the sender's devices and to the reader's other devices. */
+  private receipt(conn: Connection, peer: string, status: 'delivered' | 'read', ids: string[], at: Date): void {
+    const frame = JSON.stringify({ ev: 'chat.receipt', data: { status, by: conn.address, ids, at: at.toISOString() } });
+    this.publish(peer, encodeDelivery(frame));
+    this.publish(conn.address, encodeDelivery(frame, conn.id));
+  }
+
+  private publish(user: string, payload: string): void {
+    this.deps.bus.publish(user, payload).catch((err: unknown) => this.deps.log.warn({ err, user }, 'publish failed'));
+  }
+}

@@ -1,0 +1,96 @@
+import { getAddress } from 'ethers';
+import type { ContactRow, ContactStore } from '../../db/contacts.ts';
+import { conversationKey, type MessageStore } from '../../db/messages.ts';
+import type { UserStore } from '../../db/users.ts';
+import type { Contact, PresenceState, Request, ResultMap } from '../../protocol/index.ts';
+import { BlockRtcError } from '../../protocol/errors.ts';
+import type { Bus } from '../bus/bus.ts';
+import { encodeDelivery } from '../bus/bus.ts';
+import type { Logger } from '../logger.ts';
+import type { Connection } from '../ws/connection.ts';
+import type { PresenceStore } from './store.ts';
+
+/**
+ * Online/offline transitions (first and last device of a user, on any node) pushed to the
+ * users that have this user as a contact — never broadcast to everyone.
+ */
+export class PresenceService {
+  constructor(
+    private readonly deps: {
+      store: PresenceStore;
+      contacts: ContactStore;
+      messages: MessageStore;
+      users: UserStore;
+      bus: Bus;
+      log: Logger;
+    },
+  ) {}
+
+  async connected(conn: Connection): Promise<void> {
+    const first = await this.deps.store.connect(conn.address, conn.id);
+    if (first) await this.announce({ address: conn.address, online: true, lastSeen: null });
+  }
+
+  async disconnected(conn: Connection): Promise<void> {
+    const at = Date.now();
+    const last = await this.deps.store.disconnect(conn.address, conn.id, at);
+    if (last) await this.wentOffline(conn.address, at);
+  }
+
+  /** Users of dead nodes found by the sweep. */
+  async wentOffline(address: string, at: number): Promise<void> {
+    await this.deps.users.setLastSeen([address], new Date(at)).catch((err: unknown) => this.deps.log.warn({ err }, 'last seen not stored'));
+    await this.announce({ address, online: false, lastSeen: new Date(at).toISOString() });
+  }
+
+  async query(addresses: string[]): Promise<PresenceState[]> {
+    const checked = addresses.map((a) => getAddress(a));
+    const live = await this.deps.store.query(checked);
+    const unknown = checked.filter((a) => !live.get(a)?.online && live.get(a)?.lastSeen == null);
+    const stored = unknown.length ? await this.deps.users.lastSeen(unknown) : new Map<string, Date | null>();
+    return checked.map((a) => {
+      const r = live.get(a);
+      if (r?.online) return { address: a, online: true, lastSeen: null };
+      const seen = r?.lastSeen != null ? new Date(r.lastSeen) : (stored.get(a) ?? null);
+      return { address: a, online: false, lastSeen: seen ? seen.toISOString() : null };
+    });
+  }
+
+  async listContacts(conn: Connection): Promise<ResultMap['contacts.list']> {
+    const rows = await this.deps.contacts.list(conn.address);
+    return { contacts: await this.describe(conn.address, rows) };
+  }
+
+  async addContact(conn: Connection, req: Request<'contacts.add'>): Promise<ResultMap['contacts.add']> {
+    const peer = getAddress(req.address);
+    if (peer === conn.address) throw new BlockRtcError('SELF_MESSAGE', 'You cannot add yourself as a contact');
+    const row = await this.deps.contacts.add(conn.address, peer);
+    const [contact] = await this.describe(conn.address, [row]);
+    return { contact: contact! };
+  }
+
+  private async describe(owner: string, rows: ContactRow[]): Promise<Contact[]> {
+    if (rows.length === 0) return [];
+    const [presence, last] = await Promise.all([
+      this.query(rows.map((r) => r.peer)),
+      this.deps.messages.byIds(rows.filter((r) => r.lastMessageId !== null).map((r) => ({ conversation: conversationKey(owner, r.peer), id: r.lastMessageId! }))),
+    ]);
+    const byId = new Map(last.map((m) => [m.id, m]));
+    return rows.map((r, i) => {
+      const m = r.lastMessageId !== null ? byId.get(r.lastMessageId) : undefined;
+      return {
+        address: r.peer,
+        presence: presence[i]!,
+        lastMessage: m ? { id: m.id.toString(), from: m.sender, kind: m.kind, text: m.body, createdAt: m.createdAt.toISOString() } : null,
+        unread: r.unread,
+      };
+    });
+  }
+
+  private async announce(state: PresenceState): Promise<void> {
+    const watchers = await this.deps.contacts.watchers(state.address);
+    if (watchers.length === 0) return;
+    const payload = encodeDelivery(JSON.stringify({ ev: 'presence.update', data: state }));
+    await Promise.all(watchers.map((w) => this.deps.bus.publish(w, payload)));
+  }
+}

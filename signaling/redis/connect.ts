@@ -1,0 +1,47 @@
+import { Cluster, Redis } from 'ioredis';
+import type { Config } from '../../config/config.ts';
+
+export type RedisClient = Redis | Cluster;
+
+/**
+ * One factory for single Redis and Redis Cluster. `subscriber` clients in a cluster get
+ * one connection per master so sharded pub/sub reaches only the shard that owns a channel.
+ */
+export function createRedis(cfg: Config['redis'], role: 'command' | 'subscriber'): RedisClient {
+  const common = {
+    enableAutoPipelining: role === 'command',
+    maxRetriesPerRequest: role === 'command' ? 2 : null,
+    lazyConnect: false,
+  } as const;
+  if (cfg.clusterNodes.length > 0) {
+    return new Cluster(
+      cfg.clusterNodes.map((hp) => {
+        const [host, port] = hp.split(':') as [string, string];
+        return { host, port: Number(port) };
+      }),
+      {
+        enableAutoPipelining: common.enableAutoPipelining,
+        shardedSubscribers: role === 'subscriber',
+        redisOptions: { maxRetriesPerRequest: common.maxRetriesPerRequest },
+        slotsRefreshTimeout: 2000,
+      },
+    );
+  }
+  if (!cfg.url) throw new Error('no Redis configured');
+  return new Redis(cfg.url, common);
+}
+
+/** Key layout; `{…}` hash tags keep the keys one operation touches in one cluster slot. */
+export function redisKeys(prefix: string) {
+  return {
+    userConns: (a: string) => `${prefix}{u:${a}}:c`,
+    userSeen: (a: string) => `${prefix}{u:${a}}:seen`,
+    userChannel: (a: string) => `${prefix}{u:${a}}:ev`,
+    nodeConns: (n: string) => `${prefix}{n:${n}}:conns`,
+    nodeSweepLock: (n: string) => `${prefix}{n:${n}}:sweep`,
+    nodes: () => `${prefix}nodes:signaling`,
+    nonce: (n: string) => `${prefix}{nonce:${n}}`,
+    rate: (name: string, id: string) => `${prefix}{rl:${name}:${id}}`,
+  };
+}
+export type RedisKeys = ReturnType<typeof redisKeys>;

@@ -1,0 +1,85 @@
+import type { Bus } from './bus/bus.ts';
+import { decodeDelivery } from './bus/bus.ts';
+import type { Connection } from './ws/connection.ts';
+import type { Metrics } from './metrics.ts';
+import type { Logger } from './logger.ts';
+
+/**
+ * The connections this node holds, by user. Subscribes the node to a user's bus channel
+ * while it holds at least one of that user's connections.
+ */
+export class Sessions {
+  private readonly byUser = new Map<string, Set<Connection>>();
+  private count = 0;
+
+  constructor(
+    private readonly bus: Bus,
+    private readonly metrics: Metrics,
+    private readonly log: Logger,
+    private readonly maxBufferedBytes: number,
+  ) {
+    bus.onDeliver((user, payload) => this.deliver(user, payload));
+  }
+
+  get size(): number {
+    return this.count;
+  }
+
+  async add(conn: Connection): Promise<void> {
+    let set = this.byUser.get(conn.address);
+    const first = !set;
+    if (!set) this.byUser.set(conn.address, (set = new Set()));
+    set.add(conn);
+    this.count++;
+    this.metrics.connections.set(this.count);
+    // Subscribing before the client hears `hello` means nothing published after its
+    // sync request can be missed.
+    if (first) await this.bus.subscribe(conn.address);
+  }
+
+  /** `keepSubscription` is used while draining: the process is about to go anyway. */
+  async remove(conn: Connection, keepSubscription = false): Promise<void> {
+    const set = this.byUser.get(conn.address);
+    if (!set || !set.delete(conn)) return;
+    this.count--;
+    this.metrics.connections.set(this.count);
+    if (set.size === 0) {
+      this.byUser.delete(conn.address);
+      if (!keepSubscription) await this.bus.unsubscribe(conn.address).catch((err: unknown) => this.log.warn({ err }, 'unsubscribe failed'));
+    }
+  }
+
+  forEach(fn: (conn: Connection) => void): void {
+    for (const set of this.byUser.values()) for (const c of set) fn(c);
+  }
+
+  all(): Connection[] {
+    const out: Connection[] = [];
+    this.forEach((c) => out.push(c));
+    return out;
+  }
+
+  local(user: string): ReadonlySet<Connection> | undefined {
+    return this.byUser.get(user);
+  }
+
+  private deliver(user: string, payload: string): void {
+    const set = this.byUser.get(user);
+    if (!set) return;
+    const { skip, sentAt, frame } = decodeDelivery(payload);
+    for (const conn of set) {
+      if (conn.id === skip || conn.closed) continue;
+      if (conn.ws.bufferedAmount > this.maxBufferedBytes) {
+        // A client that does not read must not make the node buffer without bound; it
+        // reconnects and syncs what it missed.
+        conn.close(4008, 'slow consumer');
+        continue;
+      }
+      conn.sendRaw(frame);
+      if (sentAt > 0) {
+        this.metrics.messagesOut.inc();
+        this.metrics.deliveryLatency.observe((Date.now() - sentAt) / 1000);
+      }
+    }
+  }
+}
