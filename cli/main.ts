@@ -1,3 +1,6 @@
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
 import { ConfigError, loadConfig, redactConfig, type Mode } from '../config/config.ts';
 import { openDatabase } from '../db/client.ts';
 import { createLogger } from '../signaling/logger.ts';
@@ -33,6 +36,10 @@ async function main(argv: string[]): Promise<number> {
       return 2;
     }
     throw err;
+  }
+  if (mode === 'all' && config.auth.jwtSecretGenerated && !config.db.url) {
+    // Keep sessions valid across restarts of the embedded mode: the secret lives beside its data.
+    config.auth.jwtSecret = embeddedSecret(config.db.dataDir);
   }
   const log = createLogger(config);
   log.debug({ config: redactConfig(config) }, 'configuration');
@@ -76,6 +83,15 @@ async function main(argv: string[]): Promise<number> {
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
   return -1;
+}
+
+function embeddedSecret(dataDir: string): string {
+  const file = join(dataDir, 'jwt-secret');
+  if (existsSync(file)) return readFileSync(file, 'utf8').trim();
+  mkdirSync(dataDir, { recursive: true });
+  const secret = randomBytes(32).toString('base64url');
+  writeFileSync(file, secret, { mode: 0o600 });
+  return secret;
 }
 
 main(process.argv.slice(2)).then(

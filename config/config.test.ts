@@ -1,0 +1,58 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig, redactConfig } from './config.ts';
+
+const base = { JWT_SECRET: 'x'.repeat(40), DATABASE_URL: 'postgres://u:pw@db/blockrtc', REDIS_URL: 'redis://r:6379' };
+
+describe('loadConfig', () => {
+  it('gives the embedded mode working defaults with no environment at all', () => {
+    const c = loadConfig('all', {});
+    expect(c.db.url).toBeNull();
+    expect(c.redis.url).toBeNull();
+    expect(c.auth.jwtSecretGenerated).toBe(true);
+    expect(c.auth.devWallet).toBe(true);
+    expect(c.http).toMatchObject({ host: '127.0.0.1', port: 8080, publicOrigin: 'http://localhost:8080' });
+    expect(c.auth.domain).toBe('localhost:8080');
+  });
+
+  it('names every bad variable in one error', () => {
+    let err: unknown;
+    try {
+      loadConfig('signaling', { ...base, PORT: 'eighty', RATE_LIMIT_MESSAGES: '10 per second', AUTH_CHAIN_IDS: '1,x' });
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(ConfigError);
+    const problems = (err as ConfigError).problems.join('\n');
+    expect(problems).toContain('PORT="eighty"');
+    expect(problems).toContain('RATE_LIMIT_MESSAGES');
+    expect(problems).toContain('AUTH_CHAIN_IDS');
+  });
+
+  it('requires the shared pieces of a signaling node and never echoes secrets', () => {
+    expect(() => loadConfig('signaling', {})).toThrow(/JWT_SECRET: required[\s\S]*REDIS_URL or REDIS_CLUSTER_NODES[\s\S]*DATABASE_URL/);
+    try {
+      loadConfig('signaling', { ...base, JWT_SECRET: 'short-secret-value' });
+      expect.unreachable();
+    } catch (e) {
+      expect(String(e)).toContain('JWT_SECRET=<hidden>');
+      expect(String(e)).not.toContain('short-secret-value');
+    }
+  });
+
+  it('parses lists, rates and cluster nodes', () => {
+    const c = loadConfig('signaling', { ...base, REDIS_URL: '', REDIS_CLUSTER_NODES: 'a:7000, b:7001', AUTH_CHAIN_IDS: '1,137', RATE_LIMIT_AUTH: '5/30' });
+    expect(c.redis.clusterNodes).toEqual(['a:7000', 'b:7001']);
+    expect(c.auth.chainIds).toEqual([1, 137]);
+    expect(c.limits.auth).toEqual({ limit: 5, windowMs: 30_000 });
+  });
+
+  it('keeps the development wallet out of production nodes', () => {
+    expect(() => loadConfig('signaling', { ...base, DEV_WALLET: 'true' })).toThrow(/DEV_WALLET/);
+  });
+
+  it('redacts secrets and credentials for logging', () => {
+    const shown = JSON.stringify(redactConfig(loadConfig('signaling', base)));
+    expect(shown).not.toContain('x'.repeat(40));
+    expect(shown).not.toContain(':pw@');
+  });
+});

@@ -1,0 +1,126 @@
+import { Redis } from 'ioredis';
+import { afterAll, describe, expect, it } from 'vitest';
+import { REDIS_URL, clearPrefix, testPrefix } from '../test/helpers/redis.ts';
+import { MemoryNonceStore, RedisNonceStore, type NonceStore } from './auth/nonces.ts';
+import { encodeDelivery, decodeDelivery, type Bus } from './bus/bus.ts';
+import { MemoryBus } from './bus/memory.ts';
+import { RedisBus } from './bus/redis.ts';
+import { MemoryPresenceStore } from './presence/memory.ts';
+import { RedisPresenceStore } from './presence/redis.ts';
+import type { PresenceStore } from './presence/store.ts';
+import { MemoryRateLimiter, RedisRateLimiter, type RateLimiter } from './ratelimit/limiter.ts';
+import { redisKeys } from './redis/connect.ts';
+
+const prefix = testPrefix('unit');
+const keys = redisKeys(prefix);
+const clients: Redis[] = [];
+const redis = () => {
+  const r = new Redis(REDIS_URL);
+  clients.push(r);
+  return r;
+};
+afterAll(async () => {
+  for (const c of clients) c.disconnect();
+  await clearPrefix(prefix);
+});
+
+interface Impl {
+  bus: () => Bus;
+  presence: (node: string) => PresenceStore;
+  nonces: () => NonceStore;
+  limiter: () => RateLimiter;
+}
+const memoryPresence = new MemoryPresenceStore();
+const impls: Record<'memory' | 'redis', Impl> = {
+  memory: { bus: () => new MemoryBus(), presence: () => memoryPresence, nonces: () => new MemoryNonceStore(), limiter: () => new MemoryRateLimiter() },
+  redis: {
+    bus: () => new RedisBus(redis(), redis(), keys),
+    presence: (node) => new RedisPresenceStore(redis(), keys, node, 1000),
+    nonces: () => new RedisNonceStore(redis(), keys),
+    limiter: () => new RedisRateLimiter(redis(), keys),
+  },
+};
+
+describe('delivery payloads', () => {
+  it('round-trip the skipped connection, the timestamp and the frame', () => {
+    const frame = JSON.stringify({ ev: 'x', data: { text: 'a\nb c' } });
+    expect(decodeDelivery(encodeDelivery(frame, 'n1.5', 42))).toEqual({ skip: 'n1.5', sentAt: 42, frame });
+    expect(decodeDelivery(encodeDelivery(frame))).toEqual({ skip: '', sentAt: 0, frame });
+  });
+});
+
+describe.each(['memory', 'redis'] as const)('%s backends', (kind) => {
+  const impl = impls[kind];
+
+  it('bus delivers to subscribed users only, until unsubscribed', async () => {
+    const bus = impl.bus();
+    const got: [string, string][] = [];
+    bus.onDeliver((u, p) => got.push([u, p]));
+    await bus.subscribe('0xA');
+    await bus.publish('0xA', 'one');
+    await bus.publish('0xB', 'not mine');
+    await new Promise((r) => setTimeout(r, 100));
+    await bus.unsubscribe('0xA');
+    await bus.publish('0xA', 'after');
+    await new Promise((r) => setTimeout(r, 100));
+    expect(got).toEqual([['0xA', 'one']]);
+    await bus.close();
+  });
+
+  it('nonces are single use and expire', async () => {
+    const nonces = impl.nonces();
+    await nonces.issue('n-aaaaaaaa', 60);
+    const results = await Promise.all([nonces.consume('n-aaaaaaaa'), nonces.consume('n-aaaaaaaa'), nonces.consume('n-aaaaaaaa')]);
+    expect(results.filter(Boolean)).toHaveLength(1);
+    expect(await nonces.consume('never-issued')).toBe(false);
+    await nonces.issue('n-bbbbbbbb', 1);
+    await new Promise((r) => setTimeout(r, 1100));
+    expect(await nonces.consume('n-bbbbbbbb')).toBe(false);
+  });
+
+  it('rate limiter allows the limit per window and says when to retry', async () => {
+    const limiter = impl.limiter();
+    const rule = { limit: 3, windowMs: 500 };
+    const hits = [];
+    for (let i = 0; i < 5; i++) hits.push(await limiter.hit('t', `${kind}-id`, rule));
+    expect(hits.map((h) => h.ok)).toEqual([true, true, true, false, false]);
+    expect(hits[3]!.retryAfterMs).toBeGreaterThan(0);
+    expect(hits[3]!.retryAfterMs).toBeLessThanOrEqual(500);
+    await new Promise((r) => setTimeout(r, 600));
+    expect((await limiter.hit('t', `${kind}-id`, rule)).ok).toBe(true);
+  });
+
+  it('presence counts devices and remembers when the last one left', async () => {
+    const p = impl.presence('node-1');
+    const user = `0xUser${kind}`;
+    expect(await p.connect(user, 'c1')).toBe(true);
+    expect(await p.connect(user, 'c2')).toBe(false);
+    expect((await p.query([user])).get(user)).toEqual({ online: true, lastSeen: null });
+    expect(await p.disconnect(user, 'c1', 1000)).toBe(false);
+    expect(await p.disconnect(user, 'c2', 2000)).toBe(true);
+    expect(await p.disconnect(user, 'c2', 3000)).toBe(false);
+    expect((await p.query([user])).get(user)).toEqual({ online: false, lastSeen: 2000 });
+  });
+});
+
+describe('redis presence sweep', () => {
+  it('clears the connections of a node that stopped heartbeating, once', async () => {
+    const dead = impls.redis.presence('dead-node');
+    const alive = impls.redis.presence('alive-node');
+    const other = impls.redis.presence('other-node');
+    const now = Date.now();
+    await dead.heartbeat(now - 5000);
+    await alive.heartbeat(now);
+    await other.heartbeat(now);
+    await dead.connect('0xGone', 'd1');
+    await dead.connect('0xBoth', 'd2');
+    await alive.connect('0xBoth', 'a1');
+    const [s1, s2] = await Promise.all([alive.sweep(now), other.sweep(now)]);
+    const swept = [...s1, ...s2];
+    expect(swept).toEqual([{ user: '0xGone', lastSeen: now }]);
+    const q = await alive.query(['0xGone', '0xBoth']);
+    expect(q.get('0xGone')).toEqual({ online: false, lastSeen: now });
+    expect(q.get('0xBoth')!.online).toBe(true);
+    expect(await alive.sweep(now + 100)).toEqual([]);
+  });
+});
