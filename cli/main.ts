@@ -5,6 +5,14 @@ import { ConfigError, loadConfig, redactConfig, type Mode } from '../config/conf
 import { openDatabase } from '../db/client.ts';
 import { createLogger } from '../signaling/logger.ts';
 import { startSignaling, type SignalingNode } from '../signaling/node.ts';
+import { createBackends } from '../signaling/backends.ts';
+import { RedisBus } from '../signaling/bus/redis.ts';
+import { createRedis, redisKeys } from '../signaling/redis/connect.ts';
+import { LocalSfuClient } from '../sfu/channel.ts';
+import { startSfu, type SfuNode } from '../sfu/node.ts';
+import { MemorySfuRegistry, RedisSfuRegistry } from '../sfu/registry.ts';
+import type { Config } from '../config/config.ts';
+import type { Logger } from '../signaling/logger.ts';
 
 const USAGE = `usage: blockrtc <command>
 
@@ -12,6 +20,8 @@ commands:
   all         everything in one process: signaling, embedded PostgreSQL (PGlite) unless
               DATABASE_URL is set, in-process bus unless REDIS_URL is set
   signaling   one signaling node (needs JWT_SECRET, DATABASE_URL, REDIS_URL or REDIS_CLUSTER_NODES)
+  sfu         one media node: a mediasoup worker per core, placed through Redis (needs REDIS_URL
+              or REDIS_CLUSTER_NODES)
   migrate     apply database migrations and exit
 
 Configuration is read from environment variables; see README.md.`;
@@ -22,7 +32,7 @@ async function main(argv: string[]): Promise<number> {
     console.log(USAGE);
     return command ? 0 : 2;
   }
-  if (!['all', 'signaling', 'migrate'].includes(command)) {
+  if (!['all', 'signaling', 'migrate', 'sfu'].includes(command)) {
     console.error(`blockrtc: unknown command ${JSON.stringify(command)}\n\n${USAGE}`);
     return 2;
   }
@@ -44,6 +54,8 @@ async function main(argv: string[]): Promise<number> {
   const log = createLogger(config);
   log.debug({ config: redactConfig(config) }, 'configuration');
 
+  if (mode === 'sfu') return runSfu(config, log);
+
   const database = await openDatabase(config.db);
   if (mode === 'migrate') {
     await database.migrate();
@@ -54,7 +66,20 @@ async function main(argv: string[]): Promise<number> {
   // The embedded mode owns its database, so it keeps the schema current itself.
   if (mode === 'all') await database.migrate();
 
-  const node: SignalingNode = await startSignaling({ config, database, log });
+  let sfuNode: SfuNode | null = null;
+  let node: SignalingNode;
+  if (mode === 'all') {
+    // Embedded: the SFU runs in this process; with Redis configured it also joins the fleet.
+    const backends = createBackends(config, log);
+    const registry = backends.redis
+      ? new RedisSfuRegistry(backends.redis, config.redis.keyPrefix, config.presence.staleMs, config.sfu.maxConsumersPerWorker)
+      : new MemorySfuRegistry(config.presence.staleMs, config.sfu.maxConsumersPerWorker);
+    sfuNode = await startSfu({ config, log, bus: backends.bus, registry, ...(backends.redis && backends.sub ? { redis: { cmd: backends.redis, sub: backends.sub } } : {}) });
+    const media = backends.redis ? undefined : { registry, sfu: new LocalSfuClient(new Map([[sfuNode.id, sfuNode.service]])) };
+    node = await startSignaling({ config, database, log, backends, ...(media ? { media } : {}) });
+  } else {
+    node = await startSignaling({ config, database, log });
+  }
   if (mode === 'all') {
     log.info({ url: node.url, database: database.kind, bus: node.backends.kind }, `BlockRTC is running at ${node.url}`);
   }
@@ -71,11 +96,42 @@ async function main(argv: string[]): Promise<number> {
     }, config.drainTimeoutMs + 2000).unref();
     node
       .drain(signal === 'SIGTERM' ? 'node shutting down' : signal)
+      .then(() => sfuNode?.close())
+      .then(() => node.backends.close())
       .then(() => database.close())
       .then(
         () => process.exit(0),
         (err: unknown) => {
           log.error({ err }, 'shutdown failed');
+          process.exit(1);
+        },
+      );
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+  return -1;
+}
+
+async function runSfu(config: Config, log: Logger): Promise<number> {
+  const cmd = createRedis(config.redis, 'command');
+  const sub = createRedis(config.redis, 'subscriber');
+  for (const c of [cmd, sub]) c.on('error', (err: unknown) => log.warn({ err }, 'redis connection error'));
+  const registry = new RedisSfuRegistry(cmd, config.redis.keyPrefix, config.presence.staleMs, config.sfu.maxConsumersPerWorker);
+  const bus = new RedisBus(cmd, sub, redisKeys(config.redis.keyPrefix));
+  const node = await startSfu({ config, log, bus, registry, redis: { cmd, sub }, http: true });
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'sfu shutting down');
+    setTimeout(() => process.exit(1), config.drainTimeoutMs + 5000).unref();
+    node
+      .drain()
+      .then(() => (cmd.disconnect(), sub.disconnect()))
+      .then(
+        () => process.exit(0),
+        (err: unknown) => {
+          log.error({ err }, 'sfu shutdown failed');
           process.exit(1);
         },
       );

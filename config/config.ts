@@ -1,4 +1,4 @@
-import { hostname } from 'node:os';
+import { availableParallelism, hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 
@@ -47,6 +47,17 @@ export interface Config {
   db: { url: string | null; dataDir: string; poolSize: number };
   presence: { heartbeatMs: number; staleMs: number; offlineGraceMs: number };
   limits: { auth: RateLimit; connect: RateLimit; messages: RateLimit; framesPerSec: number };
+  sfu: {
+    workers: number;
+    listenIp: string;
+    announcedAddress: string | null;
+    portBase: number;
+    maxConsumersPerWorker: number;
+    workerLogLevel: 'debug' | 'warn' | 'error' | 'none';
+    commandTimeoutMs: number;
+  };
+  turn: { urls: string[]; secret: string | null; ttlSec: number; realm: string };
+  calls: { ringTimeoutMs: number; maxParticipants: number };
   drainTimeoutMs: number;
 }
 
@@ -114,6 +125,9 @@ export function loadConfig(mode: Mode, env: Env = process.env): Config {
   if (mode === 'signaling' && !redisUrl && clusterNodes.length === 0) {
     problems.push('REDIS_URL or REDIS_CLUSTER_NODES: required for a signaling node (embedded mode is `blockrtc all`)');
   }
+  if (mode === 'sfu' && !redisUrl && clusterNodes.length === 0) {
+    problems.push('REDIS_URL or REDIS_CLUSTER_NODES: required for an SFU node (embedded mode is `blockrtc all`)');
+  }
   if ((mode === 'signaling' || mode === 'migrate') && !dbUrl && !env.DATA_DIR) {
     problems.push('DATABASE_URL: required for this command (or set DATA_DIR to use the embedded database)');
   }
@@ -162,8 +176,29 @@ export function loadConfig(mode: Mode, env: Env = process.env): Config {
       messages: read('RATE_LIMIT_MESSAGES', rate, { limit: 100, windowMs: 10_000 }),
       framesPerSec: read('WS_MAX_FRAMES_PER_SECOND', int(1, 100_000), 50),
     },
-    drainTimeoutMs: read('DRAIN_TIMEOUT_MS', int(0, 3_600_000), 10_000),
+    sfu: {
+      workers: read('SFU_WORKERS', int(1, 256), Math.max(1, availableParallelism())),
+      listenIp: read('SFU_LISTEN_IP', z.string().min(1), '127.0.0.1'),
+      announcedAddress: read('SFU_ANNOUNCED_ADDRESS', z.string().min(1), '') || null,
+      portBase: read('SFU_PORT_BASE', int(1024, 65000), 40000),
+      maxConsumersPerWorker: read('SFU_MAX_CONSUMERS_PER_WORKER', int(1, 100_000), 500),
+      workerLogLevel: read('SFU_WORKER_LOG_LEVEL', z.enum(['debug', 'warn', 'error', 'none']), 'warn'),
+      commandTimeoutMs: read('SFU_COMMAND_TIMEOUT_MS', int(100, 60_000), 5000),
+    },
+    turn: {
+      urls: read('TURN_URLS', list.pipe(z.array(z.string().regex(/^turns?:/, 'expected turn:host:port or turns:host:port URIs'))), []),
+      secret: read('TURN_SECRET', z.string().min(16, 'must be at least 16 characters'), '') || null,
+      ttlSec: read('TURN_TTL_SECONDS', int(60, 7 * 86400), 6 * 3600),
+      realm: read('TURN_REALM', z.string().min(1), 'blockrtc'),
+    },
+    calls: {
+      ringTimeoutMs: read('CALL_RING_TIMEOUT_MS', int(1000, 600_000), 30_000),
+      maxParticipants: read('CALL_MAX_PARTICIPANTS', int(2, 64), 16),
+    },
+    drainTimeoutMs: read('DRAIN_TIMEOUT_MS', int(0, 24 * 3_600_000), 10_000),
   };
+  if (config.sfu.portBase + config.sfu.workers > 65535) problems.push('SFU_PORT_BASE: SFU_PORT_BASE + SFU_WORKERS exceeds 65535');
+  if (config.turn.urls.length > 0 && !config.turn.secret) problems.push('TURN_SECRET: required when TURN_URLS is set');
   if (config.presence.staleMs <= config.presence.heartbeatMs) {
     problems.push('PRESENCE_STALE_MS: must be greater than PRESENCE_HEARTBEAT_MS');
   }
@@ -180,6 +215,7 @@ export function redactConfig(config: Config): unknown {
   return {
     ...config,
     auth: { ...config.auth, jwtSecret: '***' },
+    turn: { ...config.turn, secret: config.turn.secret ? '***' : null },
     redis: { ...config.redis, url: hide(config.redis.url) },
     db: { ...config.db, url: hide(config.db.url) },
   };

@@ -74,3 +74,44 @@ export const contacts = pgTable(
   },
   (t) => [primaryKey({ columns: [t.owner, t.peer] }), index('contacts_peer').on(t.peer)],
 );
+
+export const calls = pgTable(
+  'calls',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    kind: text('kind', { enum: ['audio', 'video'] }).notNull(),
+    initiator: text('initiator').notNull(),
+    createdAt: ts('created_at').notNull().defaultNow(),
+    answeredAt: ts('answered_at'),
+    endedAt: ts('ended_at'),
+    /** completed | missed | rejected | cancelled | busy | failed */
+    endReason: text('end_reason'),
+    sfuNode: text('sfu_node'),
+    sfuWorker: integer('sfu_worker'),
+  },
+  (t) => [index('calls_open').on(t.createdAt).where(sql`ended_at is null`)],
+);
+
+export const callParticipants = pgTable(
+  'call_participants',
+  {
+    callId: uuid('call_id').notNull(),
+    address: text('address').notNull(),
+    role: text('role', { enum: ['initiator', 'invitee'] }).notNull(),
+    /** ringing | accepted | rejected | missed | busy | joined | left */
+    state: text('state').notNull(),
+    device: text('device'),
+    /** The signaling connection that joined last; a disconnect only counts for that one. */
+    session: text('session'),
+    invitedAt: ts('invited_at').notNull().defaultNow(),
+    answeredAt: ts('answered_at'),
+    joinedAt: ts('joined_at'),
+    leftAt: ts('left_at'),
+  },
+  (t) => [
+    primaryKey({ columns: [t.callId, t.address] }),
+    index('call_participants_address').on(t.address, t.invitedAt),
+    index('call_participants_ringing').on(t.invitedAt).where(sql`state = 'ringing'`),
+    index('call_participants_joined').on(t.address).where(sql`state = 'joined'`),
+  ],
+);

@@ -30,6 +30,16 @@ export const ERRORS = {
   SELF_MESSAGE: { status: 400, message: 'You cannot message yourself' },
   IDEMPOTENCY_CONFLICT: { status: 409, message: 'This client id was already used for a different message' },
   ATTACHMENT_INVALID: { status: 400, message: 'The attachment does not exist or does not belong to this conversation' },
+  // Calls
+  CALL_NOT_FOUND: { status: 404, message: 'No such call' },
+  CALL_NOT_ALLOWED: { status: 403, message: 'You are not a participant of this call' },
+  CALL_ENDED: { status: 409, message: 'The call has ended' },
+  CALL_STATE: { status: 409, message: 'The call is not in a state that allows this' },
+  NOT_IN_CALL: { status: 403, message: 'Join the call on this connection first' },
+  TOO_MANY_PARTICIPANTS: { status: 400, message: 'Too many participants for one call' },
+  MEDIA_UNAVAILABLE: { status: 503, message: 'No media server is available right now' },
+  MEDIA_REJOIN: { status: 409, message: 'The media session is gone; join the call again' },
+  MEDIA_REJECTED: { status: 400, message: 'The media server refused the request' },
   // Protection and lifecycle
   RATE_LIMITED: { status: 429, message: 'Too many requests; slow down' },
   POLICY_VIOLATION: { status: 400, message: 'Connection closed for repeated abuse', close: 1008 },

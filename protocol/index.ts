@@ -2,6 +2,7 @@ import { z } from 'zod';
 import * as chat from './chat.ts';
 import * as presence from './presence.ts';
 import * as session from './session.ts';
+import * as call from './call.ts';
 import type { ErrorBody } from './errors.ts';
 
 export * from './common.ts';
@@ -11,6 +12,7 @@ export type { ChatMessage, SendResult, HistoryResult, SyncResult, ReceiptResult,
 export type { PresenceState, Contact } from './presence.ts';
 export type { HelloEvent, TokenEvent, DrainingEvent } from './session.ts';
 export { verifyRequest } from './auth.ts';
+export type * from './call.ts';
 
 /** Every request a client may send, keyed on `type`. */
 export const requestSchemas = {
@@ -24,6 +26,22 @@ export const requestSchemas = {
   'contacts.add': presence.contactsAdd,
   'presence.query': presence.presenceQuery,
   'session.refresh': session.sessionRefresh,
+  'call.start': call.callStart,
+  'call.accept': call.callAccept,
+  'call.reject': call.callReject,
+  'call.cancel': call.callCancel,
+  'call.join': call.callJoin,
+  'call.leave': call.callLeave,
+  'call.history': call.callHistory,
+  'call.createTransport': call.callCreateTransport,
+  'call.connectTransport': call.callConnectTransport,
+  'call.restartIce': call.callRestartIce,
+  'call.produce': call.callProduce,
+  'call.pauseProducer': call.callPauseProducer,
+  'call.closeProducer': call.callCloseProducer,
+  'call.consume': call.callConsume,
+  'call.resumeConsumer': call.callResumeConsumer,
+  'call.setPreferredLayers': call.callSetPreferredLayers,
 } as const;
 
 export type RequestType = keyof typeof requestSchemas;
@@ -42,6 +60,22 @@ export interface ResultMap {
   'contacts.add': { contact: presence.Contact };
   'presence.query': { presence: presence.PresenceState[] };
   'session.refresh': session.TokenEvent;
+  'call.start': { callId: string; participants: call.CallParticipant[] };
+  'call.accept': Record<string, never>;
+  'call.reject': Record<string, never>;
+  'call.cancel': Record<string, never>;
+  'call.join': call.JoinResult;
+  'call.leave': Record<string, never>;
+  'call.history': { calls: call.CallSummary[] };
+  'call.createTransport': call.TransportResult;
+  'call.connectTransport': Record<string, never>;
+  'call.restartIce': { iceParameters: call.MediaJson };
+  'call.produce': { producerId: string };
+  'call.pauseProducer': Record<string, never>;
+  'call.closeProducer': Record<string, never>;
+  'call.consume': call.ConsumeResult;
+  'call.resumeConsumer': Record<string, never>;
+  'call.setPreferredLayers': Record<string, never>;
 }
 
 /** Server-pushed events. */
@@ -53,6 +87,16 @@ export interface EventMap {
   'chat.receipt': chat.ReceiptEvent;
   'chat.typing': chat.TypingEvent;
   'presence.update': presence.PresenceState;
+  'call.incoming': call.IncomingCallEvent;
+  'call.participant': call.ParticipantEvent;
+  'call.ended': call.CallEndedEvent;
+  'call.rejoin': { callId: string; reason: string };
+  'call.peerJoined': { callId: string; peerId: string; address: string };
+  'call.peerLeft': { callId: string; peerId: string; address: string };
+  'call.producer': call.ProducerEvent;
+  'call.producerClosed': { callId: string; producerId: string; peerId: string };
+  'call.producerState': { callId: string; producerId: string; peerId: string; paused: boolean };
+  'call.activeSpeaker': { callId: string; peerId: string; address: string };
 }
 export type EventType = keyof EventMap;
 

@@ -17,8 +17,9 @@ export interface Backends {
   presence: PresenceStore;
   nonces: NonceStore;
   limiter: RateLimiter;
-  /** The command connection when Redis is used (other components may share it). */
+  /** The command and subscriber connections when Redis is used (other components share them). */
   redis: RedisClient | null;
+  sub: RedisClient | null;
   ping(): Promise<void>;
   close(): Promise<void>;
 }
@@ -33,6 +34,7 @@ export function createBackends(config: Config, log: Logger): Backends {
       nonces: new MemoryNonceStore(),
       limiter: new MemoryRateLimiter(),
       redis: null,
+      sub: null,
       ping: async () => undefined,
       close: async () => undefined,
     };
@@ -58,6 +60,7 @@ export function createBackends(config: Config, log: Logger): Backends {
     nonces: new RedisNonceStore(cmd, keys),
     limiter: new RedisRateLimiter(cmd, keys),
     redis: cmd,
+    sub,
     ping: async () => {
       // A cluster answers PING from any node; the bus connection must be up too.
       await cmd.ping();

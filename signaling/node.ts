@@ -7,6 +7,10 @@ import { ContactStore } from '../db/contacts.ts';
 import { MessageStore } from '../db/messages.ts';
 import { UserStore } from '../db/users.ts';
 import { BlockRtcError } from '../protocol/errors.ts';
+import { CallStore } from '../db/calls.ts';
+import { RedisSfuClient, type SfuClient } from '../sfu/channel.ts';
+import { MemorySfuRegistry, RedisSfuRegistry, type SfuRegistry } from '../sfu/registry.ts';
+import { CallService } from './call/service.ts';
 import { TokenService } from './auth/tokens.ts';
 import { createBackends, type Backends } from './backends.ts';
 import { ChatService } from './chat/service.ts';
@@ -21,6 +25,7 @@ import { createMetrics, type Metrics } from './metrics.ts';
 import { PresenceService } from './presence/service.ts';
 import { Sessions } from './sessions.ts';
 import { Dispatcher, type Handlers } from './ws/dispatch.ts';
+import type { ResultMap } from '../protocol/index.ts';
 import { Gateway } from './ws/gateway.ts';
 
 export interface SignalingNode {
@@ -37,14 +42,18 @@ export interface SignalingOptions {
   config: Config;
   database: Database;
   log: Logger;
-  /** Lets other components (web app, SFU control) add routes before listening. */
+  /** Lets other components (web app) add routes before listening. */
   extend?: (app: FastifyInstance) => void | Promise<void>;
+  /** Media plane; by default reached through Redis (embedded mode passes in-process ones). */
+  media?: { sfu: SfuClient; registry: SfuRegistry };
+  /** Shared backends (embedded mode shares its in-process bus with the SFU). */
+  backends?: Backends;
 }
 
 /** The composition root of a signaling node. */
-export async function startSignaling({ config, database, log, extend }: SignalingOptions): Promise<SignalingNode> {
+export async function startSignaling({ config, database, log, extend, media, backends: shared }: SignalingOptions): Promise<SignalingNode> {
   const metrics = createMetrics();
-  const backends = createBackends(config, log);
+  const backends = shared ?? createBackends(config, log);
   const db = database.db;
   const users = new UserStore(db);
   const messages = new MessageStore(db);
@@ -55,6 +64,17 @@ export async function startSignaling({ config, database, log, extend }: Signalin
   const sessions = new Sessions(backends.bus, metrics, log, config.ws.maxBufferedBytes);
   const chat = new ChatService({ config, messages, attachments, writer, bus: backends.bus, limiter: backends.limiter, metrics, log });
   const presence = new PresenceService({ store: backends.presence, contacts, messages, users, bus: backends.bus, log });
+
+  const registry =
+    media?.registry ??
+    (backends.redis ? new RedisSfuRegistry(backends.redis, config.redis.keyPrefix, config.presence.staleMs, config.sfu.maxConsumersPerWorker) : new MemorySfuRegistry(config.presence.staleMs, config.sfu.maxConsumersPerWorker));
+  const sfu =
+    media?.sfu ??
+    (backends.redis && backends.sub
+      ? await RedisSfuClient.create(backends.redis, backends.sub, config.redis.keyPrefix, config.nodeId, config.sfu.commandTimeoutMs)
+      : { request: () => Promise.reject(new BlockRtcError('MEDIA_UNAVAILABLE')), close: async () => undefined });
+  const calls = new CallService({ config, calls: new CallStore(db), registry, sfu, bus: backends.bus, log });
+  calls.start();
 
   let draining = false;
   const handlers: Handlers = {
@@ -72,6 +92,23 @@ export async function startSignaling({ config, database, log, extend }: Signalin
       c.tokenExpiresAt = t.expiresAt;
       return { token: t.token, expiresAt: new Date(t.expiresAt).toISOString() };
     },
+    'call.start': (c, r) => calls.startCall(c, r),
+    'call.accept': (c, r) => calls.accept(c, r),
+    'call.reject': (c, r) => calls.reject(c, r),
+    'call.cancel': (c, r) => calls.cancel(c, r),
+    'call.join': (c, r) => calls.join(c, r),
+    'call.leave': (c, r) => calls.leave(c, r),
+    'call.history': (c, r) => calls.history(c, r),
+    'call.createTransport': (c, r) => calls.media(c, r.callId, 'createTransport', { direction: r.direction }) as Promise<ResultMap['call.createTransport']>,
+    'call.connectTransport': (c, r) => calls.media(c, r.callId, 'connectTransport', { transportId: r.transportId, dtlsParameters: r.dtlsParameters as never }),
+    'call.restartIce': (c, r) => calls.media(c, r.callId, 'restartIce', { transportId: r.transportId }) as Promise<ResultMap['call.restartIce']>,
+    'call.produce': (c, r) => calls.media(c, r.callId, 'produce', { transportId: r.transportId, kind: r.kind, rtpParameters: r.rtpParameters as never, source: r.source, paused: r.paused }),
+    'call.pauseProducer': (c, r) => calls.media(c, r.callId, 'pauseProducer', { producerId: r.producerId, paused: r.paused }),
+    'call.closeProducer': (c, r) => calls.media(c, r.callId, 'closeProducer', { producerId: r.producerId }),
+    'call.consume': (c, r) => calls.media(c, r.callId, 'consume', { transportId: r.transportId, producerId: r.producerId, rtpCapabilities: r.rtpCapabilities as never }) as Promise<ResultMap['call.consume']>,
+    'call.resumeConsumer': (c, r) => calls.media(c, r.callId, 'resumeConsumer', { consumerId: r.consumerId }),
+    'call.setPreferredLayers': (c, r) =>
+      calls.media(c, r.callId, 'setPreferredLayers', { consumerId: r.consumerId, spatialLayer: r.spatialLayer, ...(r.temporalLayer !== undefined ? { temporalLayer: r.temporalLayer } : {}) }),
   };
   const dispatcher = new Dispatcher(handlers, config.limits.framesPerSec, metrics, log);
   const gateway = new Gateway(
@@ -87,6 +124,7 @@ export async function startSignaling({ config, database, log, extend }: Signalin
       closed: async (conn) => {
         // While draining, the process leaves its presence records to the sweep of the
         // other nodes, so users who reconnect elsewhere never flicker offline.
+        calls.connectionClosed(conn);
         await sessions.remove(conn, draining);
         if (!draining) await presence.disconnected(conn);
       },
@@ -187,10 +225,12 @@ export async function startSignaling({ config, database, log, extend }: Signalin
       closed = true;
       clearInterval(tick);
       clearInterval(heartbeat);
+      calls.stop();
       for (const c of sessions.all()) c.ws.terminate();
       await writer.flushed();
       await app.close();
-      await backends.close();
+      await sfu.close();
+      if (!shared) await backends.close();
     },
   };
   return node;

@@ -14,7 +14,8 @@ export class RedisBus implements Bus {
     const sample = keys.userChannel('X');
     this.channelPrefix = sample.slice(0, sample.indexOf('X'));
     sub.on('smessage', (channel: string, message: string) => {
-      // Channel is `<prefix>{u:<address>}:ev`.
+      // Channel is `<prefix>{u:<address>}:ev`; other channels on this connection are not ours.
+      if (!channel.startsWith(this.channelPrefix)) return;
       const user = channel.slice(this.channelPrefix.length, channel.length - 4);
       this.handler(user, message);
     });

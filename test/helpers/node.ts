@@ -19,7 +19,7 @@ export interface NodeProcess {
  * Runs `blockrtc <command>` as a child process on a free port and waits until it listens.
  * A watchdog kills it after `maxLifeMs` whatever happens to the test.
  */
-export async function startNode(command: 'signaling' | 'all', env: Record<string, string>, maxLifeMs = 300_000): Promise<NodeProcess> {
+export async function startNode(command: 'signaling' | 'all' | 'sfu', env: Record<string, string>, maxLifeMs = 300_000): Promise<NodeProcess> {
   const nodeId = env.NODE_ID ?? `n${Math.random().toString(36).slice(2, 8)}`;
   const proc = spawn(process.execPath, [BIN, command], {
     env: {
@@ -46,6 +46,9 @@ export async function startNode(command: 'signaling' | 'all', env: Record<string
       if (line.includes('signaling node listening')) {
         clearTimeout(t);
         resolve((JSON.parse(line) as { url: string }).url);
+      } else if (command === 'sfu' && line.includes('sfu node ready')) {
+        clearTimeout(t);
+        resolve('');
       }
     });
     void exited.then((code) => {

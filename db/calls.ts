@@ -1,0 +1,133 @@
+import { and, desc, eq, inArray, isNull, lt, sql } from 'drizzle-orm';
+import type { Db } from './client.ts';
+import { callParticipants, calls } from './schema.ts';
+
+export type CallKind = 'audio' | 'video';
+export type ParticipantState = 'ringing' | 'accepted' | 'rejected' | 'missed' | 'busy' | 'joined' | 'left';
+export type EndReason = 'completed' | 'missed' | 'rejected' | 'cancelled' | 'busy' | 'failed';
+
+export type CallRow = typeof calls.$inferSelect;
+export type ParticipantRow = typeof callParticipants.$inferSelect;
+
+/** Call records: the call, and one row per participant with how and when they took part. */
+export class CallStore {
+  constructor(private readonly db: Db) {}
+
+  async create(kind: CallKind, initiator: string, invitees: { address: string; state: 'ringing' | 'busy' }[]): Promise<CallRow> {
+    return this.db.transaction(async (tx) => {
+      const [call] = await tx.insert(calls).values({ kind, initiator }).returning();
+      await tx.insert(callParticipants).values([
+        { callId: call!.id, address: initiator, role: 'initiator', state: 'accepted', answeredAt: sql`now()` },
+        ...invitees.map((i) => ({ callId: call!.id, address: i.address, role: 'invitee' as const, state: i.state })),
+      ]);
+      return call!;
+    });
+  }
+
+  async get(callId: string): Promise<{ call: CallRow; participants: ParticipantRow[] } | null> {
+    const [call] = await this.db.select().from(calls).where(eq(calls.id, callId));
+    if (!call) return null;
+    const participants = await this.db.select().from(callParticipants).where(eq(callParticipants.callId, callId));
+    return { call, participants };
+  }
+
+  /** Addresses among `addresses` that are in an ongoing call right now. */
+  async busy(addresses: string[]): Promise<Set<string>> {
+    if (addresses.length === 0) return new Set();
+    const rows = await this.db
+      .select({ address: callParticipants.address })
+      .from(callParticipants)
+      .innerJoin(calls, eq(calls.id, callParticipants.callId))
+      .where(and(inArray(callParticipants.address, addresses), eq(callParticipants.state, 'joined'), isNull(calls.endedAt)));
+    return new Set(rows.map((r) => r.address));
+  }
+
+  /** Moves a participant between states; false if it was not in one of `from`. */
+  async transition(callId: string, address: string, from: ParticipantState[], to: ParticipantState): Promise<boolean> {
+    const rows = await this.db
+      .update(callParticipants)
+      .set({ state: to, ...(to === 'accepted' || to === 'rejected' ? { answeredAt: sql`now()` } : {}) })
+      .where(and(eq(callParticipants.callId, callId), eq(callParticipants.address, address), inArray(callParticipants.state, from)))
+      .returning({ state: callParticipants.state });
+    return rows.length > 0;
+  }
+
+  async markAnswered(callId: string): Promise<void> {
+    await this.db.update(calls).set({ answeredAt: sql`coalesce(${calls.answeredAt}, now())` }).where(eq(calls.id, callId));
+  }
+
+  async joined(callId: string, address: string, device: string, session: string): Promise<boolean> {
+    const rows = await this.db
+      .update(callParticipants)
+      .set({ state: 'joined', device, session, joinedAt: sql`coalesce(${callParticipants.joinedAt}, now())`, leftAt: null, answeredAt: sql`coalesce(${callParticipants.answeredAt}, now())` })
+      .where(and(eq(callParticipants.callId, callId), eq(callParticipants.address, address), inArray(callParticipants.state, ['ringing', 'accepted', 'joined', 'left'])))
+      .returning({ state: callParticipants.state });
+    return rows.length > 0;
+  }
+
+  /** Leaves; with `session`, only if that connection is still the one in the call. */
+  async left(callId: string, address: string, session?: string): Promise<boolean> {
+    const rows = await this.db
+      .update(callParticipants)
+      .set({ state: 'left', leftAt: sql`now()` })
+      .where(and(eq(callParticipants.callId, callId), eq(callParticipants.address, address), eq(callParticipants.state, 'joined'), session ? eq(callParticipants.session, session) : undefined))
+      .returning({ state: callParticipants.state });
+    return rows.length > 0;
+  }
+
+  async countIn(callId: string, states: ParticipantState[]): Promise<number> {
+    const [r] = await this.db
+      .select({ n: sql<number>`count(*)::int` })
+      .from(callParticipants)
+      .where(and(eq(callParticipants.callId, callId), inArray(callParticipants.state, states)));
+    return r?.n ?? 0;
+  }
+
+  /** Ends the call once (concurrent callers: one wins); closes what is still open. */
+  async end(callId: string, reason: EndReason): Promise<boolean> {
+    return this.db.transaction(async (tx) => {
+      const ended = await tx
+        .update(calls)
+        .set({ endedAt: sql`now()`, endReason: reason })
+        .where(and(eq(calls.id, callId), isNull(calls.endedAt)))
+        .returning({ id: calls.id });
+      if (ended.length === 0) return false;
+      await tx.update(callParticipants).set({ state: 'missed' }).where(and(eq(callParticipants.callId, callId), eq(callParticipants.state, 'ringing')));
+      await tx
+        .update(callParticipants)
+        .set({ state: 'left', leftAt: sql`now()` })
+        .where(and(eq(callParticipants.callId, callId), eq(callParticipants.state, 'joined')));
+      return true;
+    });
+  }
+
+  /** Invitations that rang too long become missed; returns them. */
+  async expireRinging(olderThan: Date): Promise<{ callId: string; address: string }[]> {
+    return this.db
+      .update(callParticipants)
+      .set({ state: 'missed' })
+      .where(and(eq(callParticipants.state, 'ringing'), lt(callParticipants.invitedAt, olderThan)))
+      .returning({ callId: callParticipants.callId, address: callParticipants.address });
+  }
+
+  async setPlacement(callId: string, node: string, worker: number): Promise<void> {
+    await this.db.update(calls).set({ sfuNode: node, sfuWorker: worker }).where(eq(calls.id, callId));
+  }
+
+  async history(address: string, before: Date | null, limit: number): Promise<{ call: CallRow; participants: ParticipantRow[] }[]> {
+    const mine = await this.db
+      .select({ callId: callParticipants.callId, invitedAt: callParticipants.invitedAt })
+      .from(callParticipants)
+      .where(and(eq(callParticipants.address, address), before ? lt(callParticipants.invitedAt, before) : undefined))
+      .orderBy(desc(callParticipants.invitedAt))
+      .limit(limit);
+    if (mine.length === 0) return [];
+    const ids = mine.map((m) => m.callId);
+    const [callRows, parts] = await Promise.all([
+      this.db.select().from(calls).where(inArray(calls.id, ids)),
+      this.db.select().from(callParticipants).where(inArray(callParticipants.callId, ids)),
+    ]);
+    const byId = new Map(callRows.map((c) => [c.id, c]));
+    return ids.map((id) => ({ call: byId.get(id)!, participants: parts.filter((p) => p.callId === id) }));
+  }
+}

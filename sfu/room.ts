@@ -1,0 +1,283 @@
+import type { types } from 'mediasoup';
+import type { ConsumerInfo, MediaSource, ProducerInfo, TransportInfo } from '../protocol/sfu.ts';
+import type { Logger } from '../signaling/logger.ts';
+import { MEDIA_CODECS } from './codecs.ts';
+import { SfuError } from './errors.ts';
+import type { WorkerPool, WorkerSlot } from './worker-pool.ts';
+
+/** An event for the participants of a call (delivered to their user channels). */
+export type RoomEmit = (to: string[], ev: string, data: unknown) => void;
+
+interface Peer {
+  id: string;
+  address: string;
+  worker: number;
+  transports: Map<string, types.WebRtcTransport>;
+  producers: Map<string, { producer: types.Producer; source: MediaSource }>;
+  consumers: Map<string, types.Consumer>;
+}
+
+/**
+ * One call's media: a router on its primary worker, more routers on other workers of this
+ * node once the primary is full (producers piped between them on demand), the peers and
+ * their transports. `close()` is idempotent and cascades.
+ */
+export class Room {
+  private readonly routers = new Map<number, types.Router>();
+  private readonly speakers = new Map<number, types.ActiveSpeakerObserver>();
+  private readonly peers = new Map<string, Peer>();
+  /** `producerId>workerIndex` pairs already piped. */
+  private readonly piped = new Map<string, Promise<void>>();
+  closed = false;
+
+  private constructor(
+    readonly callId: string,
+    readonly primary: number,
+    private readonly pool: WorkerPool,
+    private readonly maxConsumersPerWorker: number,
+    private readonly emit: RoomEmit,
+    private readonly log: Logger,
+    private readonly onClose: (room: Room) => void,
+  ) {}
+
+  static async create(callId: string, worker: number, pool: WorkerPool, maxConsumers: number, emit: RoomEmit, log: Logger, onClose: (r: Room) => void): Promise<Room> {
+    const slot = pool.slots[worker]?.alive ? pool.slots[worker]! : leastLoaded(pool.alive());
+    if (!slot) throw new SfuError('INTERNAL', 'no live worker');
+    const room = new Room(callId, slot.index, pool, maxConsumers, emit, log, onClose);
+    await room.router(slot.index);
+    return room;
+  }
+
+  get workers(): number[] {
+    return [...this.routers.keys()];
+  }
+  get size(): number {
+    return this.peers.size;
+  }
+  usesWorker(index: number): boolean {
+    return this.routers.has(index);
+  }
+  addresses(except?: string): string[] {
+    return [...new Set([...this.peers.values()].filter((p) => p.id !== except).map((p) => p.address))];
+  }
+  counts(): { peers: number; producers: number; consumers: number } {
+    let producers = 0;
+    let consumers = 0;
+    for (const p of this.peers.values()) {
+      producers += p.producers.size;
+      consumers += p.consumers.size;
+    }
+    return { peers: this.peers.size, producers, consumers };
+  }
+
+  private async router(index: number): Promise<types.Router> {
+    const existing = this.routers.get(index);
+    if (existing && !existing.closed) return existing;
+    const slot = this.pool.slots[index];
+    if (!slot?.alive) throw new SfuError('INTERNAL', `worker ${index} is not alive`);
+    const router = await slot.worker.createRouter({ mediaCodecs: MEDIA_CODECS, appData: { callId: this.callId } });
+    this.routers.set(index, router);
+    slot.rooms++;
+    router.observer.once('close', () => slot.rooms--);
+    const speaker = await router.createActiveSpeakerObserver({ interval: 300 });
+    speaker.on('dominantspeaker', ({ producer }) => {
+      const owner = [...this.peers.values()].find((p) => p.producers.has(producer.id));
+      if (owner) this.emit(this.addresses(), 'call.activeSpeaker', { callId: this.callId, peerId: owner.id, address: owner.address });
+    });
+    this.speakers.set(index, speaker);
+    return router;
+  }
+
+  /** The primary worker while it has room; then the least-loaded other worker. */
+  private pickWorker(): WorkerSlot {
+    const primary = this.pool.slots[this.primary];
+    if (primary?.alive && primary.consumers < this.maxConsumersPerWorker) return primary;
+    const others = this.pool.alive().filter((s) => s.index !== this.primary && s.consumers < this.maxConsumersPerWorker);
+    const pick = leastLoaded(others) ?? (primary?.alive ? primary : leastLoaded(this.pool.alive()));
+    if (!pick) throw new SfuError('INTERNAL', 'no live worker');
+    return pick;
+  }
+
+  async join(peerId: string, address: string): Promise<{ rtpCapabilities: types.RtpCapabilities; producers: ProducerInfo[]; worker: number }> {
+    // The same device joining again (reconnect, moved call) replaces its old session.
+    if (this.peers.has(peerId)) this.leave(peerId);
+    const slot = this.pickWorker();
+    const router = await this.router(slot.index);
+    const peer: Peer = { id: peerId, address, worker: slot.index, transports: new Map(), producers: new Map(), consumers: new Map() };
+    this.peers.set(peerId, peer);
+    this.emit(this.addresses(peerId), 'call.peerJoined', { callId: this.callId, peerId, address });
+    return { rtpCapabilities: router.rtpCapabilities, producers: this.producerInfos(peerId), worker: slot.index };
+  }
+
+  leave(peerId: string): number {
+    const peer = this.peers.get(peerId);
+    if (!peer) return this.peers.size;
+    this.peers.delete(peerId);
+    for (const t of peer.transports.values()) t.close();
+    this.emit(this.addresses(), 'call.peerLeft', { callId: this.callId, peerId, address: peer.address });
+    if (this.peers.size === 0) this.close();
+    return this.peers.size;
+  }
+
+  private peer(peerId: string): Peer {
+    const p = this.peers.get(peerId);
+    if (!p) throw new SfuError('PEER_NOT_FOUND', 'Join the call first');
+    return p;
+  }
+
+  private transport(peer: Peer, transportId: string): types.WebRtcTransport {
+    const t = peer.transports.get(transportId);
+    if (!t) throw new SfuError('NOT_FOUND', 'No such transport for this participant');
+    return t;
+  }
+
+  async createTransport(peerId: string, direction: 'send' | 'recv'): Promise<TransportInfo> {
+    const peer = this.peer(peerId);
+    const slot = this.pool.slots[peer.worker]!;
+    const router = await this.router(peer.worker);
+    const t = await router.createWebRtcTransport({
+      webRtcServer: slot.server,
+      enableUdp: true,
+      enableTcp: true,
+      preferUdp: true,
+      initialAvailableOutgoingBitrate: 1_000_000,
+      appData: { direction, peerId },
+    });
+    peer.transports.set(t.id, t);
+    t.observer.once('close', () => peer.transports.delete(t.id));
+    return { id: t.id, iceParameters: t.iceParameters, iceCandidates: t.iceCandidates, dtlsParameters: t.dtlsParameters };
+  }
+
+  async connectTransport(peerId: string, transportId: string, dtlsParameters: types.DtlsParameters): Promise<void> {
+    await this.transport(this.peer(peerId), transportId).connect({ dtlsParameters });
+  }
+
+  async restartIce(peerId: string, transportId: string): Promise<types.IceParameters> {
+    return this.transport(this.peer(peerId), transportId).restartIce();
+  }
+
+  async produce(peerId: string, transportId: string, kind: 'audio' | 'video', rtpParameters: types.RtpParameters, source: MediaSource, paused: boolean): Promise<string> {
+    const peer = this.peer(peerId);
+    const t = this.transport(peer, transportId);
+    if (t.appData.direction !== 'send') throw new SfuError('BAD_REQUEST', 'Produce on a send transport');
+    if ((kind === 'audio') !== (source === 'mic')) throw new SfuError('BAD_REQUEST', `A ${kind} track cannot be the ${source}`);
+    const slot = this.pool.slots[peer.worker]!;
+    let producer: types.Producer;
+    try {
+      producer = await t.produce({ kind, rtpParameters, paused, appData: { source, peerId } });
+    } catch (err) {
+      throw new SfuError('BAD_REQUEST', `Cannot produce: ${(err as Error).message}`);
+    }
+    slot.producers++;
+    peer.producers.set(producer.id, { producer, source });
+    producer.observer.once('close', () => {
+      slot.producers--;
+      peer.producers.delete(producer.id);
+      if (!this.closed) this.emit(this.addresses(peerId), 'call.producerClosed', { callId: this.callId, producerId: producer.id, peerId });
+    });
+    if (kind === 'audio') await this.speakers.get(peer.worker)?.addProducer({ producerId: producer.id }).catch(() => undefined);
+    this.emit(this.addresses(peerId), 'call.producer', this.producerInfo(peer, producer, source));
+    return producer.id;
+  }
+
+  pauseProducer(peerId: string, producerId: string, paused: boolean): Promise<void> {
+    const entry = this.ownProducer(peerId, producerId);
+    const done = paused ? entry.producer.pause() : entry.producer.resume();
+    return done.then(() => this.emit(this.addresses(peerId), 'call.producerState', { callId: this.callId, producerId, peerId, paused }));
+  }
+
+  closeProducer(peerId: string, producerId: string): void {
+    this.ownProducer(peerId, producerId).producer.close();
+  }
+
+  private ownProducer(peerId: string, producerId: string) {
+    const peer = this.peer(peerId);
+    const entry = peer.producers.get(producerId);
+    if (!entry) {
+      const other = [...this.peers.values()].some((p) => p.producers.has(producerId));
+      throw new SfuError(other ? 'FORBIDDEN' : 'NOT_FOUND', other ? 'That producer belongs to another participant' : 'No such producer');
+    }
+    return entry;
+  }
+
+  async consume(peerId: string, transportId: string, producerId: string, rtpCapabilities: types.RtpCapabilities): Promise<ConsumerInfo> {
+    const peer = this.peer(peerId);
+    const t = this.transport(peer, transportId);
+    if (t.appData.direction !== 'recv') throw new SfuError('BAD_REQUEST', 'Consume on a recv transport');
+    const owner = [...this.peers.values()].find((p) => p.producers.has(producerId));
+    if (!owner) throw new SfuError('NOT_FOUND', 'No such producer in this call');
+    if (owner.id === peerId) throw new SfuError('BAD_REQUEST', 'A participant does not consume its own producer');
+    if (owner.worker !== peer.worker) await this.pipe(producerId, owner.worker, peer.worker);
+    const router = await this.router(peer.worker);
+    if (!router.canConsume({ producerId, rtpCapabilities })) throw new SfuError('CANNOT_CONSUME', 'Your device cannot receive this codec');
+    const consumer = await t.consume({ producerId, rtpCapabilities, paused: true, appData: { peerId } });
+    const slot = this.pool.slots[peer.worker]!;
+    slot.consumers++;
+    peer.consumers.set(consumer.id, consumer);
+    consumer.observer.once('close', () => {
+      slot.consumers--;
+      peer.consumers.delete(consumer.id);
+    });
+    return { id: consumer.id, producerId, kind: consumer.kind, rtpParameters: consumer.rtpParameters, type: consumer.type, producerPaused: consumer.producerPaused };
+  }
+
+  async resumeConsumer(peerId: string, consumerId: string): Promise<void> {
+    const c = this.peer(peerId).consumers.get(consumerId);
+    if (!c) throw new SfuError('NOT_FOUND', 'No such consumer');
+    await c.resume();
+  }
+
+  async setPreferredLayers(peerId: string, consumerId: string, spatialLayer: number, temporalLayer?: number): Promise<void> {
+    const c = this.peer(peerId).consumers.get(consumerId);
+    if (!c) throw new SfuError('NOT_FOUND', 'No such consumer');
+    await c.setPreferredLayers({ spatialLayer, ...(temporalLayer !== undefined ? { temporalLayer } : {}) });
+  }
+
+  /** Makes a producer of one worker's router consumable on another's (same id). */
+  private pipe(producerId: string, from: number, to: number): Promise<void> {
+    const key = `${producerId}>${to}`;
+    let p = this.piped.get(key);
+    if (!p) {
+      p = (async () => {
+        const [src, dst] = await Promise.all([this.router(from), this.router(to)]);
+        await src.pipeToRouter({ producerId, router: dst });
+      })();
+      p.catch(() => this.piped.delete(key));
+      this.piped.set(key, p);
+    }
+    return p;
+  }
+
+  private producerInfos(except: string): ProducerInfo[] {
+    const out: ProducerInfo[] = [];
+    for (const peer of this.peers.values()) {
+      if (peer.id === except) continue;
+      for (const { producer, source } of peer.producers.values()) out.push(this.producerInfo(peer, producer, source));
+    }
+    return out;
+  }
+
+  private producerInfo(peer: Peer, producer: types.Producer, source: MediaSource): ProducerInfo {
+    return { producerId: producer.id, peerId: peer.id, address: peer.address, kind: producer.kind, source, paused: producer.paused };
+  }
+
+  /** Tells everyone to rejoin (their worker died) and closes. */
+  abandon(reason: string): void {
+    if (this.closed) return;
+    this.emit(this.addresses(), 'call.rejoin', { callId: this.callId, reason });
+    this.close();
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    for (const r of this.routers.values()) r.close();
+    this.routers.clear();
+    this.peers.clear();
+    this.onClose(this);
+  }
+}
+
+function leastLoaded(slots: WorkerSlot[]): WorkerSlot | undefined {
+  return slots.reduce<WorkerSlot | undefined>((best, s) => (!best || s.consumers + s.producers < best.consumers + best.producers ? s : best), undefined);
+}

@@ -1,0 +1,323 @@
+import { getAddress } from 'ethers';
+import type { Config } from '../../config/config.ts';
+import type { CallRow, CallStore, EndReason, ParticipantRow } from '../../db/calls.ts';
+import { BlockRtcError } from '../../protocol/errors.ts';
+import type { CallParticipant, CallSummary, Request, ResultMap } from '../../protocol/index.ts';
+import type { SfuMethod, SfuParams, SfuResult } from '../../protocol/sfu.ts';
+import type { SfuClient } from '../../sfu/channel.ts';
+import { SfuError } from '../../sfu/errors.ts';
+import type { Placement, SfuRegistry } from '../../sfu/registry.ts';
+import { turnCredentials } from '../../turn/credentials.ts';
+import type { Bus } from '../bus/bus.ts';
+import { encodeDelivery } from '../bus/bus.ts';
+import type { Logger } from '../logger.ts';
+import type { Connection } from '../ws/connection.ts';
+
+interface Joined {
+  peerId: string;
+  node: string;
+}
+
+/** How long a dropped connection keeps its place in a call before it counts as leaving. */
+const LEAVE_GRACE_MS = 10_000;
+
+/**
+ * Call lifecycle (ring, accept, reject, cancel, join, leave, end) recorded in PostgreSQL,
+ * media placed on SFU nodes through the registry, and media requests relayed to the node
+ * that carries the call — only for connections that joined it.
+ */
+export class CallService {
+  /** connection id → calls it joined (only connections in calls have an entry). */
+  private readonly joined = new Map<string, Map<string, Joined>>();
+  private timers: NodeJS.Timeout[] = [];
+
+  constructor(
+    private readonly deps: { config: Config; calls: CallStore; registry: SfuRegistry; sfu: SfuClient; bus: Bus; log: Logger },
+  ) {}
+
+  start(): void {
+    const { log } = this.deps;
+    this.timers.push(setInterval(() => this.expireRinging().catch((err: unknown) => log.warn({ err }, 'ring sweep failed')), 1000));
+    this.timers.push(setInterval(() => this.recoverDeadNodes().catch((err: unknown) => log.warn({ err }, 'media recovery failed')), this.deps.config.presence.heartbeatMs));
+    for (const t of this.timers) t.unref();
+  }
+
+  stop(): void {
+    for (const t of this.timers) clearInterval(t);
+    this.timers = [];
+  }
+
+  // ── lifecycle ────────────────────────────────────────────────────────────
+
+  async startCall(conn: Connection, req: Request<'call.start'>): Promise<ResultMap['call.start']> {
+    const { calls, registry, config } = this.deps;
+    const invitees = [...new Set(req.to.map((a) => getAddress(a)))].filter((a) => a !== conn.address);
+    if (invitees.length === 0) throw new BlockRtcError('BAD_REQUEST', 'Invite at least one other address');
+    if (invitees.length + 1 > config.calls.maxParticipants) throw new BlockRtcError('TOO_MANY_PARTICIPANTS', `At most ${config.calls.maxParticipants} participants`);
+    const busy = await calls.busy(invitees);
+    const call = await calls.create(
+      req.kind,
+      conn.address,
+      invitees.map((address) => ({ address, state: busy.has(address) ? 'busy' : 'ringing' })),
+    );
+    const placement = await registry.place(call.id, Date.now());
+    if (!placement) {
+      await calls.end(call.id, 'failed');
+      throw new BlockRtcError('MEDIA_UNAVAILABLE');
+    }
+    await calls.setPlacement(call.id, placement.node, placement.worker);
+    const ringing = invitees.filter((a) => !busy.has(a));
+    const expiresAt = new Date(Date.now() + config.calls.ringTimeoutMs).toISOString();
+    for (const a of ringing) this.publish(a, 'call.incoming', { callId: call.id, from: conn.address, kind: req.kind, participants: [conn.address, ...invitees], expiresAt });
+    if (ringing.length === 0) await this.end(call.id, 'busy');
+    const state = await calls.get(call.id);
+    return { callId: call.id, participants: state!.participants.map(toParticipant) };
+  }
+
+  async accept(conn: Connection, req: Request<'call.accept'>): Promise<ResultMap['call.accept']> {
+    const state = await this.participantOf(req.callId, conn.address);
+    if (!(await this.deps.calls.transition(req.callId, conn.address, ['ringing'], 'accepted'))) throw new BlockRtcError('CALL_STATE', 'This call is not ringing for you');
+    await this.deps.calls.markAnswered(req.callId);
+    // Every device of the callee hears it, so the others stop ringing.
+    this.notify(state.participants, 'call.participant', { callId: req.callId, address: conn.address, state: 'accepted' });
+    return {};
+  }
+
+  async reject(conn: Connection, req: Request<'call.reject'>): Promise<ResultMap['call.reject']> {
+    const state = await this.participantOf(req.callId, conn.address);
+    if (!(await this.deps.calls.transition(req.callId, conn.address, ['ringing'], 'rejected'))) throw new BlockRtcError('CALL_STATE', 'This call is not ringing for you');
+    this.notify(state.participants, 'call.participant', { callId: req.callId, address: conn.address, state: 'rejected' });
+    await this.endIfUnanswerable(req.callId);
+    return {};
+  }
+
+  async cancel(conn: Connection, req: Request<'call.cancel'>): Promise<ResultMap['call.cancel']> {
+    const state = await this.participantOf(req.callId, conn.address);
+    if (state.call.initiator !== conn.address) throw new BlockRtcError('CALL_NOT_ALLOWED', 'Only the caller can cancel');
+    if (state.call.answeredAt) throw new BlockRtcError('CALL_STATE', 'The call was answered; leave it instead');
+    await this.end(req.callId, 'cancelled');
+    return {};
+  }
+
+  async join(conn: Connection, req: Request<'call.join'>): Promise<ResultMap['call.join']> {
+    const { calls, config } = this.deps;
+    const state = await this.participantOf(req.callId, conn.address);
+    const me = state.participants.find((p) => p.address === conn.address)!;
+    if (!['ringing', 'accepted', 'joined', 'left'].includes(me.state)) throw new BlockRtcError('CALL_STATE', `You ${me.state === 'busy' ? 'were busy' : `have ${me.state}`} this call`);
+    const peerId = `${conn.address}:${req.device}`;
+    const { placement, result } = await this.onPlacedNode(req.callId, (p) => this.deps.sfu.request(p.node, 'join', { callId: req.callId, peerId, address: conn.address, worker: p.worker }));
+    if (!(await calls.joined(req.callId, conn.address, req.device, conn.id))) {
+      await this.deps.sfu.request(placement.node, 'leave', { callId: req.callId, peerId }).catch(() => undefined);
+      throw new BlockRtcError('CALL_STATE');
+    }
+    if (me.role === 'invitee') await calls.markAnswered(req.callId);
+    let mine = this.joined.get(conn.id);
+    if (!mine) this.joined.set(conn.id, (mine = new Map()));
+    mine.set(req.callId, { peerId, node: placement.node });
+    this.notify(state.participants, 'call.participant', { callId: req.callId, address: conn.address, state: 'joined' });
+    const fresh = await calls.get(req.callId);
+    const iceServers = config.turn.secret && config.turn.urls.length ? [turnCredentials(config.turn.secret, conn.address, config.turn.ttlSec, config.turn.urls)] : [];
+    return {
+      callId: req.callId,
+      peerId,
+      rtpCapabilities: result.rtpCapabilities as unknown as Record<string, unknown>,
+      iceServers,
+      producers: result.producers,
+      participants: fresh!.participants.map(toParticipant),
+    };
+  }
+
+  async leave(conn: Connection, req: Request<'call.leave'>): Promise<ResultMap['call.leave']> {
+    const j = this.joined.get(conn.id)?.get(req.callId);
+    if (!j) throw new BlockRtcError('NOT_IN_CALL');
+    this.forget(conn.id, req.callId);
+    await this.leaveCall(req.callId, conn.address, j, conn.id);
+    return {};
+  }
+
+  async history(conn: Connection, req: Request<'call.history'>): Promise<ResultMap['call.history']> {
+    const rows = await this.deps.calls.history(conn.address, req.before ? new Date(req.before) : null, req.limit);
+    return { calls: rows.map(({ call, participants }) => toSummary(call, participants)) };
+  }
+
+  /** A connection went away: its calls count as left unless it rejoins (any node) within the grace. */
+  connectionClosed(conn: Connection): void {
+    const mine = this.joined.get(conn.id);
+    if (!mine) return;
+    this.joined.delete(conn.id);
+    const t = setTimeout(() => {
+      for (const [callId, j] of mine) {
+        this.leaveCall(callId, conn.address, j, conn.id).catch((err: unknown) => this.deps.log.warn({ err, callId }, 'leave after disconnect failed'));
+      }
+    }, LEAVE_GRACE_MS);
+    t.unref();
+  }
+
+  // ── media relay ──────────────────────────────────────────────────────────
+
+  async media<M extends SfuMethod>(conn: Connection, callId: string, method: M, params: Omit<SfuParams<M>, 'callId' | 'peerId'>): Promise<SfuResult<M>> {
+    const j = this.joined.get(conn.id)?.get(callId);
+    if (!j) throw new BlockRtcError('NOT_IN_CALL');
+    try {
+      return await this.deps.sfu.request(j.node, method, { ...params, callId, peerId: j.peerId } as SfuParams<M>);
+    } catch (err) {
+      throw mapSfuError(err);
+    }
+  }
+
+  // ── internals ────────────────────────────────────────────────────────────
+
+  private async participantOf(callId: string, address: string): Promise<{ call: CallRow; participants: ParticipantRow[] }> {
+    const state = await this.deps.calls.get(callId);
+    if (!state) throw new BlockRtcError('CALL_NOT_FOUND');
+    if (!state.participants.some((p) => p.address === address)) throw new BlockRtcError('CALL_NOT_ALLOWED');
+    if (state.call.endedAt) throw new BlockRtcError('CALL_ENDED');
+    return state;
+  }
+
+  /**
+   * Runs `fn` on the node carrying the call, placing it first if needed. A node that is
+   * gone or draining gets the call moved to another one (once).
+   */
+  private async onPlacedNode<T>(callId: string, fn: (p: Placement) => Promise<T>): Promise<{ placement: Placement; result: T }> {
+    const { registry, calls } = this.deps;
+    let placement = (await registry.lookup(callId)) ?? (await registry.place(callId, Date.now()));
+    if (!placement) throw new BlockRtcError('MEDIA_UNAVAILABLE');
+    try {
+      return { placement, result: await fn(placement) };
+    } catch (err) {
+      if (!(err instanceof SfuError) || (err.code !== 'UNAVAILABLE' && err.code !== 'DRAINING')) throw mapSfuError(err);
+      this.deps.log.warn({ callId, node: placement.node, code: err.code }, 'media node unavailable; placing the call again');
+      placement = await registry.replace(callId, placement.node, Date.now());
+      if (!placement) throw new BlockRtcError('MEDIA_UNAVAILABLE');
+      await calls.setPlacement(callId, placement.node, placement.worker);
+      try {
+        return { placement, result: await fn(placement) };
+      } catch (again) {
+        throw mapSfuError(again);
+      }
+    }
+  }
+
+  private forget(connId: string, callId: string): void {
+    const mine = this.joined.get(connId);
+    mine?.delete(callId);
+    if (mine?.size === 0) this.joined.delete(connId);
+  }
+
+  private async leaveCall(callId: string, address: string, j: Joined, session: string): Promise<void> {
+    // Only the connection that is still the participant's current one may take it out.
+    if (!(await this.deps.calls.left(callId, address, session))) return;
+    await this.deps.sfu.request(j.node, 'leave', { callId, peerId: j.peerId }).catch(() => undefined);
+    const state = await this.deps.calls.get(callId);
+    if (state) this.notify(state.participants, 'call.participant', { callId, address, state: 'left' });
+    if ((await this.deps.calls.countIn(callId, ['joined'])) === 0) {
+      const answered = state?.call.answeredAt != null;
+      if (answered) await this.end(callId, 'completed');
+      else if (state?.call.initiator === address) await this.end(callId, 'cancelled');
+    }
+  }
+
+  /** Ends a call nobody can answer any more (everyone rejected, missed or was busy). */
+  private async endIfUnanswerable(callId: string): Promise<void> {
+    const state = await this.deps.calls.get(callId);
+    if (!state || state.call.endedAt) return;
+    const invitees = state.participants.filter((p) => p.role === 'invitee');
+    if (invitees.some((p) => ['ringing', 'accepted', 'joined', 'left'].includes(p.state))) return;
+    const reason: EndReason = invitees.some((p) => p.state === 'rejected') ? 'rejected' : invitees.some((p) => p.state === 'missed') ? 'missed' : 'busy';
+    await this.end(callId, reason);
+  }
+
+  private async end(callId: string, reason: EndReason): Promise<void> {
+    if (!(await this.deps.calls.end(callId, reason))) return;
+    const state = await this.deps.calls.get(callId);
+    const placement = await this.deps.registry.lookup(callId);
+    await this.deps.registry.release(callId);
+    if (placement) await this.deps.sfu.request(placement.node, 'closeCall', { callId }).catch(() => undefined);
+    if (state) this.notify(state.participants, 'call.ended', { callId, reason });
+  }
+
+  private async expireRinging(): Promise<void> {
+    const expired = await this.deps.calls.expireRinging(new Date(Date.now() - this.deps.config.calls.ringTimeoutMs));
+    const byCall = new Map<string, string[]>();
+    for (const e of expired) byCall.set(e.callId, [...(byCall.get(e.callId) ?? []), e.address]);
+    for (const [callId, addresses] of byCall) {
+      const state = await this.deps.calls.get(callId);
+      if (!state) continue;
+      for (const address of addresses) this.notify(state.participants, 'call.participant', { callId, address, state: 'missed' });
+      await this.endIfUnanswerable(callId);
+    }
+  }
+
+  /** Calls on an SFU node that stopped heartbeating are placed again; participants rejoin. */
+  private async recoverDeadNodes(): Promise<void> {
+    const { registry, calls, config, log } = this.deps;
+    const now = Date.now();
+    for (const node of await registry.staleNodes(now)) {
+      if (!(await registry.claimRecovery(node, config.nodeId))) continue;
+      const ids = await registry.callsOn(node);
+      log.warn({ node, calls: ids.length }, 'media node stopped heartbeating; moving its calls');
+      for (const callId of ids) {
+        const placement = await registry.replace(callId, node, now);
+        const state = await calls.get(callId);
+        if (!state || state.call.endedAt) {
+          await registry.release(callId);
+          continue;
+        }
+        if (placement) await calls.setPlacement(callId, placement.node, placement.worker);
+        const inCall = state.participants.filter((p) => p.state === 'joined');
+        for (const p of inCall) this.publish(p.address, 'call.rejoin', { callId, reason: 'media node failed' });
+      }
+      await registry.forget(node);
+    }
+  }
+
+  private notify(participants: ParticipantRow[], ev: string, data: unknown): void {
+    const payload = encodeDelivery(JSON.stringify({ ev, data }));
+    for (const p of participants) this.deps.bus.publish(p.address, payload).catch((err: unknown) => this.deps.log.warn({ err }, 'call event not published'));
+  }
+
+  private publish(address: string, ev: string, data: unknown): void {
+    this.deps.bus.publish(address, encodeDelivery(JSON.stringify({ ev, data }))).catch((err: unknown) => this.deps.log.warn({ err }, 'call event not published'));
+  }
+}
+
+function mapSfuError(err: unknown): BlockRtcError {
+  if (err instanceof BlockRtcError) return err;
+  if (!(err instanceof SfuError)) return new BlockRtcError('INTERNAL');
+  switch (err.code) {
+    case 'CALL_NOT_FOUND':
+    case 'PEER_NOT_FOUND':
+    case 'UNAVAILABLE':
+    case 'DRAINING':
+      return new BlockRtcError('MEDIA_REJOIN', err.message);
+    case 'NOT_FOUND':
+      return new BlockRtcError('NOT_FOUND', err.message);
+    case 'FORBIDDEN':
+      return new BlockRtcError('FORBIDDEN', err.message);
+    case 'CANNOT_CONSUME':
+    case 'BAD_REQUEST':
+      return new BlockRtcError('MEDIA_REJECTED', err.message);
+    default:
+      return new BlockRtcError('INTERNAL');
+  }
+}
+
+const iso = (d: Date | null) => d?.toISOString() ?? null;
+
+function toParticipant(p: ParticipantRow): CallParticipant {
+  return { address: p.address, role: p.role, state: p.state as CallParticipant['state'], joinedAt: iso(p.joinedAt), leftAt: iso(p.leftAt) };
+}
+
+function toSummary(call: CallRow, participants: ParticipantRow[]): CallSummary {
+  return {
+    callId: call.id,
+    kind: call.kind,
+    initiator: call.initiator,
+    createdAt: call.createdAt.toISOString(),
+    answeredAt: iso(call.answeredAt),
+    endedAt: iso(call.endedAt),
+    endReason: call.endReason,
+    participants: participants.map(toParticipant),
+  };
+}
