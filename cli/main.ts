@@ -9,6 +9,7 @@ import { createBackends } from '../signaling/backends.ts';
 import { RedisBus } from '../signaling/bus/redis.ts';
 import { createRedis, redisKeys } from '../signaling/redis/connect.ts';
 import { LocalSfuClient } from '../sfu/channel.ts';
+import { coturnConfig } from '../turn/coturn.ts';
 import { startSfu, type SfuNode } from '../sfu/node.ts';
 import { MemorySfuRegistry, RedisSfuRegistry } from '../sfu/registry.ts';
 import type { Config } from '../config/config.ts';
@@ -23,6 +24,8 @@ commands:
   sfu         one media node: a mediasoup worker per core, placed through Redis (needs REDIS_URL
               or REDIS_CLUSTER_NODES)
   migrate     apply database migrations and exit
+  turn-config print a coturn turnserver.conf from TURN_* variables (--test: loopback allowed,
+              private ranges not denied — for tests on one machine only)
 
 Configuration is read from environment variables; see README.md.`;
 
@@ -32,11 +35,11 @@ async function main(argv: string[]): Promise<number> {
     console.log(USAGE);
     return command ? 0 : 2;
   }
-  if (!['all', 'signaling', 'migrate', 'sfu'].includes(command)) {
+  if (!['all', 'signaling', 'migrate', 'sfu', 'turn-config'].includes(command)) {
     console.error(`blockrtc: unknown command ${JSON.stringify(command)}\n\n${USAGE}`);
     return 2;
   }
-  const mode = command as Mode;
+  const mode = (command === 'turn-config' ? 'turn' : command) as Mode;
   let config;
   try {
     config = loadConfig(mode);
@@ -55,6 +58,10 @@ async function main(argv: string[]): Promise<number> {
   log.debug({ config: redactConfig(config) }, 'configuration');
 
   if (mode === 'sfu') return runSfu(config, log);
+  if (mode === 'turn') {
+    process.stdout.write(coturnConfig(config.turn, { test: argv.includes('--test') }));
+    return 0;
+  }
 
   const database = await openDatabase(config.db);
   if (mode === 'migrate') {

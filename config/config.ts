@@ -10,7 +10,7 @@ export class ConfigError extends Error {
   }
 }
 
-export type Mode = 'all' | 'signaling' | 'migrate' | 'sfu';
+export type Mode = 'all' | 'signaling' | 'migrate' | 'sfu' | 'turn';
 
 export interface RateLimit {
   /** Allowed events per window. */
@@ -56,7 +56,19 @@ export interface Config {
     workerLogLevel: 'debug' | 'warn' | 'error' | 'none';
     commandTimeoutMs: number;
   };
-  turn: { urls: string[]; secret: string | null; ttlSec: number; realm: string };
+  turn: {
+    urls: string[];
+    secret: string | null;
+    ttlSec: number;
+    realm: string;
+    /** For the generated coturn configuration. */
+    listenIp: string;
+    port: number;
+    externalIp: string | null;
+    relayPorts: { min: number; max: number };
+    userQuota: number;
+    totalQuota: number;
+  };
   calls: { ringTimeoutMs: number; maxParticipants: number };
   drainTimeoutMs: number;
 }
@@ -111,7 +123,7 @@ export function loadConfig(mode: Mode, env: Env = process.env): Config {
   let jwtSecret = read('JWT_SECRET', z.string().min(32, 'must be at least 32 characters'), '');
   let jwtSecretGenerated = false;
   if (!jwtSecret) {
-    if (embedded || mode === 'migrate' || mode === 'sfu') {
+    if (embedded || mode === 'migrate' || mode === 'sfu' || mode === 'turn') {
       jwtSecret = randomBytes(32).toString('base64url');
       jwtSecretGenerated = true;
     } else if (!problems.some((p) => p.startsWith('JWT_SECRET'))) {
@@ -190,6 +202,23 @@ export function loadConfig(mode: Mode, env: Env = process.env): Config {
       secret: read('TURN_SECRET', z.string().min(16, 'must be at least 16 characters'), '') || null,
       ttlSec: read('TURN_TTL_SECONDS', int(60, 7 * 86400), 6 * 3600),
       realm: read('TURN_REALM', z.string().min(1), 'blockrtc'),
+      listenIp: read('TURN_LISTEN_IP', z.string().min(1), '0.0.0.0'),
+      port: read('TURN_PORT', int(1, 65535), 3478),
+      externalIp: read('TURN_EXTERNAL_IP', z.string().min(1), '') || null,
+      relayPorts: read(
+        'TURN_RELAY_PORTS',
+        z
+          .string()
+          .regex(/^\d+-\d+$/, 'expected "<min>-<max>"')
+          .transform((v) => {
+            const [min, max] = v.split('-').map(Number) as [number, number];
+            return { min, max };
+          })
+          .refine((r) => r.min >= 1024 && r.max <= 65535 && r.min < r.max, 'expected 1024 <= min < max <= 65535'),
+        { min: 49160, max: 49660 },
+      ),
+      userQuota: read('TURN_USER_QUOTA', int(1, 10_000), 12),
+      totalQuota: read('TURN_TOTAL_QUOTA', int(1, 1_000_000), 3000),
     },
     calls: {
       ringTimeoutMs: read('CALL_RING_TIMEOUT_MS', int(1000, 600_000), 30_000),
@@ -198,6 +227,7 @@ export function loadConfig(mode: Mode, env: Env = process.env): Config {
     drainTimeoutMs: read('DRAIN_TIMEOUT_MS', int(0, 24 * 3_600_000), 10_000),
   };
   if (config.sfu.portBase + config.sfu.workers > 65535) problems.push('SFU_PORT_BASE: SFU_PORT_BASE + SFU_WORKERS exceeds 65535');
+  if (mode === 'turn' && !config.turn.secret) problems.push('TURN_SECRET: required to generate a coturn configuration');
   if (config.turn.urls.length > 0 && !config.turn.secret) problems.push('TURN_SECRET: required when TURN_URLS is set');
   if (config.presence.staleMs <= config.presence.heartbeatMs) {
     problems.push('PRESENCE_STALE_MS: must be greater than PRESENCE_HEARTBEAT_MS');
