@@ -33,8 +33,9 @@ describe('calls across signaling and SFU nodes', () => {
     SFU_COMMAND_TIMEOUT_MS: '3000',
   });
   const sfu = async (extra: Record<string, string> = {}) => {
-    const n = await startNode('sfu', { ...common(), SFU_WORKERS: '2', SFU_PORT_BASE: String(portBase), ...extra });
+    const base = portBase;
     portBase += 2;
+    const n = await startNode('sfu', { ...common(), SFU_WORKERS: '2', SFU_PORT_BASE: String(base), ...extra });
     procs.push(n);
     return n;
   };

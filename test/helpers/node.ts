@@ -38,17 +38,20 @@ export async function startNode(command: 'signaling' | 'all' | 'sfu', env: Recor
   const watchdog = setTimeout(() => proc.kill('SIGKILL'), maxLifeMs);
   watchdog.unref();
   void exited.then(() => clearTimeout(watchdog));
-  createInterface({ input: proc.stderr! }).on('line', (l) => logs.push(l));
+  // TEST_NODE_LOGS=1 shows what the nodes log while a test runs.
+  const echo = process.env.TEST_NODE_LOGS ? (l: string) => process.stderr.write(`[${command} ${nodeId}] ${l}\n`) : () => undefined;
+  createInterface({ input: proc.stderr! }).on('line', (l) => (logs.push(l), echo(l)));
   const url = await new Promise<string>((resolve, reject) => {
     const t = setTimeout(() => reject(new Error(`node did not start in time:\n${logs.join('\n')}`)), 30_000);
     createInterface({ input: proc.stdout! }).on('line', (line) => {
       logs.push(line);
+      echo(line);
       if (line.includes('signaling node listening')) {
         clearTimeout(t);
         resolve((JSON.parse(line) as { url: string }).url);
       } else if (command === 'sfu' && line.includes('sfu node ready')) {
         clearTimeout(t);
-        resolve('');
+        resolve((JSON.parse(line) as { url: string | null }).url ?? '');
       }
     });
     void exited.then((code) => {

@@ -1,0 +1,131 @@
+import { Wallet } from 'ethers';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { TestClient } from './helpers/client.ts';
+import { MediaPeer, until } from './helpers/media-peer.ts';
+import { migrate, startNode, type NodeProcess } from './helpers/node.ts';
+import { createTestDatabase, query } from './helpers/pg.ts';
+import { REDIS_URL, clearPrefix, testPrefix } from './helpers/redis.ts';
+
+/** Placement across SFU node processes: load, staleness, failure, and a call spanning workers. */
+describe('call placement on the media fleet', () => {
+  let db: Awaited<ReturnType<typeof createTestDatabase>>;
+  const prefixes: string[] = [];
+  const procs: NodeProcess[] = [];
+  const clients: TestClient[] = [];
+  const peers: MediaPeer[] = [];
+  let portBase = 43000 + Math.floor(Math.random() * 200) * 10;
+
+  const env = (prefix: string, extra: Record<string, string> = {}) => ({
+    DATABASE_URL: db.url,
+    REDIS_URL,
+    REDIS_KEY_PREFIX: prefix,
+    RATE_LIMIT_AUTH: '10000/60',
+    RATE_LIMIT_CONNECT: '10000/60',
+    WS_MAX_FRAMES_PER_SECOND: '500',
+    PRESENCE_HEARTBEAT_MS: '500',
+    PRESENCE_STALE_MS: '2000',
+    SFU_COMMAND_TIMEOUT_MS: '2000',
+    ...extra,
+  });
+  const start = async (cmd: 'signaling' | 'sfu', prefix: string, extra: Record<string, string> = {}) => {
+    const e = cmd === 'sfu' ? { SFU_WORKERS: '2', SFU_PORT_BASE: String(portBase), ...extra } : extra;
+    if (cmd === 'sfu') portBase += 2;
+    const n = await startNode(cmd, env(prefix, e));
+    procs.push(n);
+    return n;
+  };
+  const user = async (node: NodeProcess) => {
+    const c = await TestClient.signInAndConnect(node.url, Wallet.createRandom());
+    clients.push(c);
+    return c;
+  };
+  const placement = async (callId: string) => {
+    const [row] = await query<{ sfu_node: string; sfu_worker: number }>(db.url, 'select sfu_node, sfu_worker from calls where id = $1', [callId]);
+    return `${row!.sfu_node}/${row!.sfu_worker}`;
+  };
+  /** Two users in a call with audio flowing from the first to the second. */
+  const mediaCall = async (callId: string, caller: TestClient, callee: TestClient) => {
+    const p1 = new MediaPeer(caller, callId);
+    const p2 = new MediaPeer(callee, callId);
+    peers.push(p1, p2);
+    await p1.start();
+    await p2.start();
+    const prod = await p1.produce('audio');
+    await p2.consume({ producerId: prod.id, kind: 'audio' });
+    await until(() => p2.packetsFrom(prod.id) > 10, 15_000, 'audio through the SFU');
+    return { p1, p2 };
+  };
+
+  beforeAll(async () => {
+    db = await createTestDatabase('placement');
+    await migrate(db.url);
+  });
+  afterAll(async () => {
+    for (const p of peers) p.close();
+    for (const c of clients) c.ws.terminate();
+    await Promise.all(procs.map((p) => p.kill('SIGKILL')));
+    for (const p of prefixes) await clearPrefix(p);
+    await db.drop();
+  });
+
+  it('spreads calls over the least-loaded workers, skips a stale node, and moves calls off a killed node', async () => {
+    const prefix = testPrefix('place');
+    prefixes.push(prefix);
+    const [sig, s1, s2] = await Promise.all([start('signaling', prefix), start('sfu', prefix, { NODE_ID: 'sfu-one' }), start('sfu', prefix, { NODE_ID: 'sfu-two' })]);
+    expect(s1.url).toMatch(/^http/);
+    const caller = await user(sig);
+    const callees = await Promise.all([1, 2, 3, 4].map(() => user(sig)));
+
+    const first = await Promise.all(callees.map((c) => caller.request('call.start', { to: [c.address], kind: 'audio' })));
+    const spots = await Promise.all(first.map((c) => placement(c.callId)));
+    expect(new Set(spots).size).toBe(4); // two nodes × two workers, one call each
+    for (const c of first) await caller.request('call.cancel', { callId: c.callId });
+
+    // A node that stops heartbeating is not chosen.
+    s2.proc.kill('SIGSTOP');
+    await new Promise((r) => setTimeout(r, 2600));
+    const whileStale = await Promise.all(callees.slice(0, 2).map((c) => caller.request('call.start', { to: [c.address], kind: 'audio' })));
+    for (const c of whileStale) expect(await placement(c.callId)).toMatch(/^sfu-one\//);
+    for (const c of whileStale) await caller.request('call.cancel', { callId: c.callId });
+    s2.proc.kill('SIGCONT');
+    await new Promise((r) => setTimeout(r, 1200));
+
+    // A live call on a node that is killed is placed again and its participants rejoin.
+    const callee = callees[0]!;
+    const { callId } = await caller.request('call.start', { to: [callee.address], kind: 'audio' });
+    await callee.request('call.accept', { callId });
+    const { p1, p2 } = await mediaCall(callId, caller, callee);
+    const before = await placement(callId);
+    const victim = before.startsWith('sfu-one') ? s1 : s2;
+    await victim.kill('SIGKILL');
+    await caller.waitFor('call.rejoin', (e) => e.callId === callId, 10_000);
+    await callee.waitFor('call.rejoin', (e) => e.callId === callId, 10_000);
+    p1.close();
+    p2.close();
+    const after = await placement(callId);
+    expect(after.split('/')[0]).not.toBe(before.split('/')[0]);
+    await mediaCall(callId, caller, callee);
+  });
+
+  it('extends a call that outgrows its worker to another worker with pipeToRouter', async () => {
+    const prefix = testPrefix('pipe');
+    prefixes.push(prefix);
+    const [sig, node] = await Promise.all([start('signaling', prefix), start('sfu', prefix, { SFU_MAX_CONSUMERS_PER_WORKER: '1' })]);
+    const [u1, u2, u3] = await Promise.all([user(sig), user(sig), user(sig)]);
+    const { callId } = await u1.request('call.start', { to: [u2.address, u3.address], kind: 'audio' });
+    const p1 = new MediaPeer(u1, callId);
+    const p2 = new MediaPeer(u2, callId);
+    const p3 = new MediaPeer(u3, callId);
+    peers.push(p1, p2, p3);
+    await p1.start();
+    const prod = await p1.produce('audio');
+    await p2.start();
+    await p2.consume({ producerId: prod.id, kind: 'audio' }); // fills the primary worker
+    await p3.start(); // lands on the other worker
+    await p3.consume({ producerId: prod.id, kind: 'audio' });
+    await until(() => p2.packetsFrom(prod.id) > 10 && p3.packetsFrom(prod.id) > 10, 15_000, 'audio on both workers');
+    const metrics = await (await fetch(`${node.url}/metrics`)).text();
+    expect(metrics).toMatch(/blockrtc_sfu_routers\{worker="0"\} 1/);
+    expect(metrics).toMatch(/blockrtc_sfu_routers\{worker="1"\} 1/);
+  });
+});
