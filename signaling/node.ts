@@ -19,6 +19,7 @@ import { authRoutes } from './http/auth.ts';
 import { installErrorHandler } from './http/errors.ts';
 import { healthRoutes } from './http/health.ts';
 import { mediaRoutes } from './http/media.ts';
+import { webAppRoutes } from './http/webapp.ts';
 import { originAllowed } from './http/origin.ts';
 import type { Logger } from './logger.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
@@ -151,6 +152,7 @@ export async function startSignaling({ config, database, log, extend, media, bac
   authRoutes(app, { config, nonces: backends.nonces, tokens, users, limiter: backends.limiter, metrics });
   mediaRoutes(app, { config, tokens, attachments, limiter: backends.limiter, metrics });
   healthRoutes(app, { draining: () => draining, checks: { database: () => database.ping(), ...(backends.kind === 'redis' ? { redis: () => backends.ping() } : {}) } }, metrics);
+  webAppRoutes(app, config);
   if (extend) await extend(app);
 
   app.server.on('upgrade', (req, socket, head) => gateway.handleUpgrade(req, socket, head));
