@@ -73,14 +73,18 @@ CACHE_DIR="$CACHE_ROOT/$VERSION"
 CACHED_BIN="$CACHE_DIR/mediasoup-worker"
 STAMP_FILE="$CACHE_DIR/recipe.sha256"
 
-# The cache key is the version plus a hash of this build recipe (this script,
-# the compat subprojects/headers and the patches): changing any of them makes
-# the next run rebuild instead of reusing a binary built the old way.
+# Bump when changing how build_worker() below transforms or compiles the
+# sources (sed edits, meson/ninja options), so cached binaries get rebuilt.
+BUILD_RECIPE_REV=1
+
+# The cache key is the version plus a hash of the build recipe (the revision
+# above, the compat subprojects/headers and the patches): changing any of them
+# makes the next run rebuild instead of reusing a binary built the old way.
 recipe_hash() {
   (
     cd "$SCRIPT_DIR"
-    echo "mediasoup@$VERSION"
-    find build.sh subprojects include patches -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum
+    echo "mediasoup@$VERSION rev $BUILD_RECIPE_REV"
+    find subprojects include patches -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum
   ) | sha256sum | cut -d' ' -f1
 }
 RECIPE="$(recipe_hash)"
@@ -130,9 +134,9 @@ build_worker() {
 
   log "fetching mediasoup@$VERSION from the npm registry"
   (cd "$tmp" && npm pack "mediasoup@$VERSION" --silent >/dev/null)
-  local tgz
-  tgz="$(ls "$tmp"/mediasoup-*.tgz 2>/dev/null | head -n1)"
-  [ -n "$tgz" ] || die "npm pack mediasoup@$VERSION produced no tarball"
+  local tgzs=("$tmp"/mediasoup-*.tgz)
+  [ -f "${tgzs[0]}" ] || die "npm pack mediasoup@$VERSION produced no tarball"
+  local tgz="${tgzs[0]}"
   tar -xzf "$tgz" -C "$tmp"
   src="$tmp/package"
   w="$src/worker"
@@ -180,7 +184,7 @@ build_worker() {
     || { tail -n 60 "$tmp/meson-setup.log" >&2; die "meson setup failed (full log: $tmp/meson-setup.log; use KEEP_BUILD_DIR=1)"; }
 
   local jobs="${JOBS:-$(nproc)}"
-  log "ninja -j$jobs mediasoup-worker (about 6 min on 2 idle cores)"
+  log "ninja -j$jobs mediasoup-worker (about 8 min on 2 idle cores, longer under load)"
   ninja -C "$tmp/build" -j"$jobs" mediasoup-worker >"$tmp/ninja.log" 2>&1 \
     || { grep -E -A8 'error|FAILED' "$tmp/ninja.log" | head -n 80 >&2; die "compile failed (full log: $tmp/ninja.log; use KEEP_BUILD_DIR=1)"; }
 
