@@ -51,7 +51,12 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
   }
 
   private async spawn(index: number): Promise<WorkerSlot> {
+    // mediasoup closes its workers when this process gets SIGTERM/SIGINT; draining must keep
+    // running calls, so the pool alone decides when workers close.
+    const signals = ['SIGTERM', 'SIGINT'] as const;
+    const before = new Map(signals.map((s) => [s, new Set(process.listeners(s))]));
     const worker = await mediasoup.createWorker({ logLevel: this.opts.logLevel, appData: { index } });
+    for (const s of signals) for (const l of process.listeners(s)) if (!before.get(s)!.has(l)) process.removeListener(s, l);
     const port = this.opts.portBase + index;
     const announced = this.opts.announcedAddress ?? undefined;
     const server = await worker.createWebRtcServer({

@@ -128,4 +128,48 @@ describe('call placement on the media fleet', () => {
     expect(metrics).toMatch(/blockrtc_sfu_routers\{worker="0"\} 1/);
     expect(metrics).toMatch(/blockrtc_sfu_routers\{worker="1"\} 1/);
   });
+
+  it('restarts a worker that dies and has its call rejoined', async () => {
+    const prefix = testPrefix('worker');
+    prefixes.push(prefix);
+    const [sig, node] = await Promise.all([start('signaling', prefix), start('sfu', prefix, { SFU_WORKERS: '1' })]);
+    const [u1, u2] = await Promise.all([user(sig), user(sig)]);
+    const { callId } = await u1.request('call.start', { to: [u2.address], kind: 'audio' });
+    await u2.request('call.accept', { callId });
+    const first = await mediaCall(callId, u1, u2);
+    const ready = node.logs.filter((l) => l.includes('mediasoup worker ready')).map((l) => JSON.parse(l) as { pid: number });
+    process.kill(ready.at(-1)!.pid, 'SIGKILL');
+    await u1.waitFor('call.rejoin', (e) => e.callId === callId, 10_000);
+    await u2.waitFor('call.rejoin', (e) => e.callId === callId, 10_000);
+    first.p1.close();
+    first.p2.close();
+    await until(() => node.logs.filter((l) => l.includes('mediasoup worker ready')).length > ready.length, 10_000, 'worker restart');
+    await mediaCall(callId, u1, u2);
+  });
+
+  it('drains on SIGTERM: new calls go elsewhere, the running call continues until it ends', async () => {
+    const prefix = testPrefix('drain');
+    prefixes.push(prefix);
+    const [sig, s1] = await Promise.all([start('signaling', prefix), start('sfu', prefix, { NODE_ID: 'sfu-draining', SFU_WORKERS: '1', DRAIN_TIMEOUT_MS: '60000' })]);
+    const [u1, u2, u3, u4] = await Promise.all([user(sig), user(sig), user(sig), user(sig)]);
+    const { callId } = await u1.request('call.start', { to: [u2.address], kind: 'audio' });
+    await u2.request('call.accept', { callId });
+    const { p2 } = await mediaCall(callId, u1, u2);
+    const s2 = await start('sfu', prefix, { NODE_ID: 'sfu-other', SFU_WORKERS: '1' });
+    s1.proc.kill('SIGTERM');
+    await new Promise((r) => setTimeout(r, 1500));
+    const next = await u3.request('call.start', { to: [u4.address], kind: 'audio' });
+    expect(await placement(next.callId)).toMatch(/^sfu-other\//);
+    await u3.request('call.cancel', { callId: next.callId });
+    // The running call still carries media on the draining node.
+    const [producerId] = [...p2.received.keys()];
+    const before = p2.packetsFrom(producerId!);
+    await new Promise((r) => setTimeout(r, 1000));
+    expect(p2.packetsFrom(producerId!)).toBeGreaterThan(before + 20);
+    expect(s1.proc.exitCode).toBeNull();
+    await u1.request('call.leave', { callId });
+    await u2.request('call.leave', { callId });
+    expect(await s1.exited).toBe(0);
+    expect(s2.proc.exitCode).toBeNull();
+  });
 });
