@@ -43,7 +43,7 @@ export interface Config {
     devWallet: boolean;
   };
   ws: { maxPayloadBytes: number; pingIntervalMs: number; maxBufferedBytes: number };
-  redis: { url: string | null; clusterNodes: string[]; keyPrefix: string };
+  redis: { url: string | null; clusterNodes: string[]; keyPrefix: string; password: string | null; tls: boolean };
   db: { url: string | null; dataDir: string; poolSize: number };
   presence: { heartbeatMs: number; staleMs: number; offlineGraceMs: number };
   limits: { auth: RateLimit; connect: RateLimit; messages: RateLimit; framesPerSec: number };
@@ -171,7 +171,14 @@ export function loadConfig(mode: Mode, env: Env = process.env): Config {
       pingIntervalMs: read('WS_PING_INTERVAL_MS', int(1000, 600_000), 25_000),
       maxBufferedBytes: read('WS_MAX_BUFFERED_BYTES', int(64 * 1024, 256 * 1024 * 1024), 4 * 1024 * 1024),
     },
-    redis: { url: redisUrl || null, clusterNodes, keyPrefix: read('REDIS_KEY_PREFIX', z.string().regex(/^[A-Za-z0-9:._-]*$/), 'brtc:') },
+    redis: {
+      url: redisUrl || null,
+      clusterNodes,
+      keyPrefix: read('REDIS_KEY_PREFIX', z.string().regex(/^[A-Za-z0-9:._-]*$/), 'brtc:'),
+      // For Redis Cluster (a single Redis takes them in REDIS_URL: rediss://:password@host).
+      password: read('REDIS_PASSWORD', z.string().min(1), '') || null,
+      tls: read('REDIS_TLS', bool, false),
+    },
     db: {
       url: dbUrl || null,
       dataDir: read('DATA_DIR', z.string().min(1), '.data'),
@@ -246,7 +253,7 @@ export function redactConfig(config: Config): unknown {
     ...config,
     auth: { ...config.auth, jwtSecret: '***' },
     turn: { ...config.turn, secret: config.turn.secret ? '***' : null },
-    redis: { ...config.redis, url: hide(config.redis.url) },
+    redis: { ...config.redis, url: hide(config.redis.url), password: config.redis.password ? '***' : null },
     db: { ...config.db, url: hide(config.db.url) },
   };
 }

@@ -22,7 +22,11 @@ export function createRedis(cfg: Config['redis'], role: 'command' | 'subscriber'
       {
         enableAutoPipelining: common.enableAutoPipelining,
         shardedSubscribers: role === 'subscriber',
-        redisOptions: { maxRetriesPerRequest: common.maxRetriesPerRequest },
+        redisOptions: {
+          maxRetriesPerRequest: common.maxRetriesPerRequest,
+          ...(cfg.password ? { password: cfg.password } : {}),
+          ...(cfg.tls ? { tls: {} } : {}),
+        },
         slotsRefreshTimeout: 2000,
       },
     );
