@@ -4,8 +4,8 @@ export default defineConfig({
   test: {
     include: ['**/*.test.ts'],
     exclude: ['**/node_modules/**', 'e2e/**', '.cache/**'],
-    testTimeout: 30_000,
-    hookTimeout: 90_000,
+    testTimeout: 90_000,
+    hookTimeout: 180_000,
     pool: 'forks',
     maxWorkers: 2,
   },
