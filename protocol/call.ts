@@ -86,7 +86,7 @@ export interface JoinResult {
 }
 
 export interface ProducerEvent {
-  callId?: string;
+  callId: string;
   producerId: string;
   peerId: string;
   address: string;

@@ -15,6 +15,7 @@ export interface TransportInfo {
 }
 
 export interface ProducerInfo {
+  callId: string;
   producerId: string;
   peerId: string;
   address: string;

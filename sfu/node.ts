@@ -89,7 +89,9 @@ export async function startSfu({ config, log, bus, registry, redis, http }: SfuO
     });
     await app.listen({ host: config.http.host, port: config.http.port });
   }
-  log.info({ node: id, workers: pool.slots.length, portBase: config.sfu.portBase }, 'sfu node ready');
+  const address = app?.server.address();
+  const url = address && typeof address === 'object' ? `http://${config.http.host}:${address.port}` : null;
+  log.info({ node: id, workers: pool.slots.length, portBase: config.sfu.portBase, url }, 'sfu node ready');
 
   let closed = false;
   const node: SfuNode = {

@@ -217,7 +217,7 @@ export class RedisSfuRegistry implements SfuRegistry {
   }
 
   async forget(node: string): Promise<void> {
-    await this.r.multi().zrem(this.k.nodes(), node).del(this.k.node(node)).del(this.k.calls(node)).exec();
+    await this.r.multi().zrem(this.k.nodes(), node).del(this.k.node(node)).del(this.k.calls(node)).del(this.k.recovery(node)).exec();
   }
 }
 

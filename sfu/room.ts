@@ -258,7 +258,7 @@ export class Room {
   }
 
   private producerInfo(peer: Peer, producer: types.Producer, source: MediaSource): ProducerInfo {
-    return { producerId: producer.id, peerId: peer.id, address: peer.address, kind: producer.kind, source, paused: producer.paused };
+    return { callId: this.callId, producerId: producer.id, peerId: peer.id, address: peer.address, kind: producer.kind, source, paused: producer.paused };
   }
 
   /** Tells everyone to rejoin (their worker died) and closes. */

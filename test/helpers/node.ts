@@ -42,7 +42,10 @@ export async function startNode(command: 'signaling' | 'all' | 'sfu', env: Recor
   const echo = process.env.TEST_NODE_LOGS ? (l: string) => process.stderr.write(`[${command} ${nodeId}] ${l}\n`) : () => undefined;
   createInterface({ input: proc.stderr! }).on('line', (l) => (logs.push(l), echo(l)));
   const url = await new Promise<string>((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error(`node did not start in time:\n${logs.join("\n")}`)), 90_000);
+    const t = setTimeout(() => {
+      proc.kill('SIGKILL');
+      reject(new Error(`node did not start in time:\n${logs.join('\n')}`));
+    }, 90_000);
     createInterface({ input: proc.stdout! }).on('line', (line) => {
       logs.push(line);
       echo(line);

@@ -1,0 +1,100 @@
+import { expect, test } from '@playwright/test';
+import { Cluster, type Web } from './support/servers.ts';
+import { addContact, closeAll, expectReceiving, newPeer, screenshot, signIn, type Peer } from './support/peers.ts';
+
+let cluster: Cluster;
+let web: Web;
+const peers: Peer[] = [];
+
+test.beforeAll(async () => {
+  test.setTimeout(90_000);
+  cluster = new Cluster();
+  await cluster.init();
+  web = await cluster.all();
+});
+
+test.afterAll(async () => {
+  await closeAll(peers);
+  await cluster?.stop();
+});
+
+test('1:1 video call: ring, accept, media both ways, mute seen by the other side, hang up, call recorded', async ({ browser }) => {
+  const alice = await newPeer(browser, web.url, 'alice');
+  const bob = await newPeer(browser, web.url, 'bob');
+  peers.push(alice, bob);
+  await signIn(alice);
+  await signIn(bob);
+  await addContact(alice, bob.address);
+  await addContact(bob, alice.address);
+  await alice.page.getByTestId('composer-input').fill('Video call in a minute?');
+  await alice.page.getByTestId('composer-input').press('Enter');
+
+  await alice.page.getByTestId('call-video').click();
+  const ring = bob.page.getByTestId('incoming-call');
+  await expect(ring).toBeVisible();
+  await expect(bob.page.getByTestId('incoming-from')).toHaveAttribute('title', alice.address);
+  await expect(alice.page.getByTestId('call-screen')).toHaveAttribute('data-state', 'ringing');
+  await screenshot(bob.page, 'incoming-call');
+  await bob.page.getByTestId('accept-call').click();
+  await expect(ring).toBeHidden();
+
+  await expect(alice.page.getByTestId('call-screen')).toHaveAttribute('data-state', 'connected');
+  await expect(bob.page.getByTestId('call-screen')).toHaveAttribute('data-state', 'connected');
+  await expectReceiving(alice, [bob]);
+  await expectReceiving(bob, [alice]);
+  await expect(alice.page.getByTestId('call-status')).toHaveAttribute('data-state', 'connected');
+  await expect(bob.page.locator(`[data-testid=tile][data-address="${alice.address}"]`)).toHaveAttribute('data-video', 'on');
+  await expect(bob.page.getByTestId('call-timer')).not.toHaveText('00:00');
+  await screenshot(bob.page, 'in-call-1to1');
+
+  // Mute: Bob sees Alice's microphone as muted (call.producerState), and back.
+  const aliceTileAtBob = bob.page.locator(`[data-testid=tile][data-address="${alice.address}"]`);
+  await alice.page.getByTestId('toggle-mic').click();
+  await expect(alice.page.getByTestId('toggle-mic')).toHaveAttribute('aria-pressed', 'true');
+  await expect(aliceTileAtBob).toHaveAttribute('data-audio', 'off');
+  expect(await bob.page.evaluate(() => window.blockrtc!.calls.current!.remoteTracks.find((t) => t.kind === 'audio')!.paused)).toBe(true);
+  await alice.page.getByTestId('toggle-mic').click();
+  await expect(aliceTileAtBob).toHaveAttribute('data-audio', 'on');
+  // Camera off is seen too.
+  await bob.page.getByTestId('toggle-camera').click();
+  await expect(alice.page.locator(`[data-testid=tile][data-address="${bob.address}"]`)).toHaveAttribute('data-video', 'off');
+
+  // Alice's signaling connection drops: the SDK reconnects and rejoins the call by itself.
+  await alice.page.evaluate(() => {
+    const w = window as unknown as { rejoins: number };
+    w.rejoins = 0;
+    window.blockrtc!.calls.current!.on('rejoin', () => w.rejoins++);
+    window.blockrtc!.signal.reconnect();
+  });
+  await expect.poll(() => alice.page.evaluate(() => (window as unknown as { rejoins: number }).rejoins)).toBeGreaterThan(0);
+  await expect(alice.page.getByTestId('call-screen')).toHaveAttribute('data-state', 'connected', { timeout: 30_000 });
+  await expectReceiving(alice, [bob], { video: false });
+  await expectReceiving(bob, [alice], { video: false });
+
+  const callId = await alice.page.getByTestId('call-screen').getAttribute('data-call-id');
+  await new Promise((r) => setTimeout(r, 1500)); // a measurable duration
+  await alice.page.getByTestId('hangup').click();
+  await expect(alice.page.getByTestId('call-screen')).toHaveCount(0);
+  // Bob is left alone and leaves by himself; the call ends.
+  await expect(bob.page.getByTestId('call-screen')).toHaveCount(0, { timeout: 15_000 });
+
+  await expect
+    .poll(async () => (await cluster.query<{ end_reason: string | null }>('select end_reason from calls where id = $1', [callId]))[0]?.end_reason, { timeout: 10_000 })
+    .toBe('completed');
+  const [call] = await cluster.query<{ kind: string; initiator: string; answered_at: Date | null; ended_at: Date | null }>('select kind, initiator, answered_at, ended_at from calls where id = $1', [callId]);
+  expect(call).toMatchObject({ kind: 'video', initiator: alice.address });
+  expect(call!.answered_at).not.toBeNull();
+  const parts = await cluster.query<{ address: string; role: string; state: string; joined_at: Date | null; left_at: Date | null }>(
+    'select address, role, state, joined_at, left_at from call_participants where call_id = $1 order by role',
+    [callId],
+  );
+  expect(parts.map((p) => [p.address, p.role, p.state])).toEqual([
+    [alice.address, 'initiator', 'left'],
+    [bob.address, 'invitee', 'left'],
+  ]);
+  for (const p of parts) {
+    const seconds = (p.left_at!.getTime() - p.joined_at!.getTime()) / 1000;
+    expect(seconds).toBeGreaterThan(1);
+    expect(seconds).toBeLessThan(120);
+  }
+});

@@ -1,0 +1,38 @@
+import { expect, test } from '@playwright/test';
+import { Cluster, type Web } from './support/servers.ts';
+import { callAndAccept, closeAll, expectReceiving, newPeer, screenshot, signIn, type Peer } from './support/peers.ts';
+
+let cluster: Cluster;
+let web: Web;
+const peers: Peer[] = [];
+
+test.beforeAll(async () => {
+  test.setTimeout(90_000);
+  cluster = new Cluster();
+  await cluster.init();
+  web = await cluster.all();
+});
+
+test.afterAll(async () => {
+  await closeAll(peers);
+  await cluster?.stop();
+});
+
+test('group video call with 4 peers: everyone receives everyone', async ({ browser }) => {
+  for (const name of ['alice', 'bob', 'carol', 'dave']) {
+    const p = await newPeer(browser, web.url, name);
+    peers.push(p);
+    await signIn(p);
+  }
+  const [alice, ...others] = peers as [Peer, ...Peer[]];
+  await callAndAccept(alice, others);
+  for (const p of peers) await expectReceiving(p, peers.filter((x) => x !== p), { timeoutMs: 45_000 });
+  for (const p of peers) await expect(p.page.getByTestId('tile')).toHaveCount(3);
+  // The active speaker is highlighted somewhere in the grid (fake audio beeps on every peer).
+  await expect(alice.page.locator('[data-testid=tile].speaking')).toHaveCount(1, { timeout: 20_000 });
+  await screenshot(alice.page, 'in-call-group');
+  await alice.page.getByTestId('hangup').click();
+  // The others stay together: three people still in the call.
+  await expect(alice.page.getByTestId('call-screen')).toHaveCount(0);
+  await expect(others[0]!.page.getByTestId('tile')).toHaveCount(2, { timeout: 15_000 });
+});

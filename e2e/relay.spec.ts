@@ -1,0 +1,45 @@
+import { expect, test } from '@playwright/test';
+import { Cluster, type Web } from './support/servers.ts';
+import { callAndAccept, closeAll, expectReceiving, newPeer, signIn, useTestMedia, type Peer } from './support/peers.ts';
+
+let cluster: Cluster;
+let web: Web;
+const peers: Peer[] = [];
+
+test.beforeAll(async () => {
+  test.setTimeout(90_000);
+  cluster = new Cluster();
+  await cluster.init();
+  await cluster.coturn();
+  web = await cluster.all();
+});
+
+test.afterAll(async () => {
+  await closeAll(peers);
+  await cluster?.stop();
+});
+
+test('relay-only call: all media goes through a real coturn', async ({ browser }) => {
+  const alice = await newPeer(browser, web.url, 'alice');
+  const bob = await newPeer(browser, web.url, 'bob');
+  peers.push(alice, bob);
+  for (const p of peers) {
+    await signIn(p);
+    await useTestMedia(p.page, { iceTransportPolicy: 'relay' });
+  }
+  await callAndAccept(alice, [bob]);
+  await expectReceiving(alice, [bob]);
+  await expectReceiving(bob, [alice]);
+  for (const p of peers) {
+    for (const direction of ['send', 'recv'] as const) {
+      const stats = await p.page.evaluate((d) => window.blockrtc!.calls.current!.transportStatsJson(d), direction);
+      const pair = stats.find((s) => s.type === 'candidate-pair' && s.nominated === true && s.state === 'succeeded');
+      expect(pair, `${p.name} ${direction}: a selected candidate pair`).toBeTruthy();
+      const local = stats.find((s) => s.id === pair!.localCandidateId);
+      expect(local?.candidateType, `${p.name} ${direction}: local candidate`).toBe('relay');
+    }
+  }
+  // The join answer carried the TURN server with short-lived credentials.
+  const ice = await alice.page.evaluate(() => window.blockrtc!.calls.current!.iceServers);
+  expect(ice[0]?.urls[0]).toMatch(/^turn:127\.0\.0\.1:\d+$/);
+});

@@ -1,0 +1,419 @@
+import { getAddress } from 'ethers';
+import type { ChatMessage, Contact, MessageKind, ReceiptEvent, UploadResult } from '../../protocol/index.ts';
+import type { Engine } from './engine.ts';
+import { BlockRtcClientError, errorCode } from './errors.ts';
+import { Emitter } from './events.ts';
+import { randomId, readJson, writeJson } from './storage.ts';
+
+/** queued: waiting for a connection; sending: on the wire; sent: stored by the server. */
+export type DeliveryStatus = 'queued' | 'sending' | 'sent' | 'delivered' | 'read' | 'failed';
+
+export interface ChatEntry {
+  /** Server id; null until the server has stored it. */
+  id: string | null;
+  clientId: string;
+  /** The other party of the conversation. */
+  peer: string;
+  from: string;
+  to: string;
+  outgoing: boolean;
+  kind: MessageKind;
+  text: string | null;
+  attachment: { id: string; mime: string; size: number } | null;
+  createdAt: string;
+  status: DeliveryStatus;
+  deliveredAt: string | null;
+  readAt: string | null;
+  error?: string;
+}
+
+export interface ChatEvents {
+  /** A message appeared in a conversation (new, from history, or synced). */
+  message: { entry: ChatEntry; live: boolean };
+  /** A known message changed (acked, delivered, read, failed). */
+  update: { entry: ChatEntry };
+  typing: { peer: string; typing: boolean };
+  receipt: ReceiptEvent;
+  /** A sync round finished after (re)connecting. */
+  synced: { count: number };
+}
+
+interface OutboxItem {
+  clientId: string;
+  to: string;
+  kind: MessageKind;
+  text?: string;
+  attachmentId?: string;
+  attachment?: ChatEntry['attachment'];
+  createdAt: string;
+}
+
+const TYPING_EXPIRY_MS = 6000;
+
+/**
+ * Conversations, the outbox and receipts. Every send carries a client-chosen id, so a retry
+ * (after a timeout or a reconnect) returns the stored message instead of a duplicate.
+ */
+export class ChatClient extends Emitter<ChatEvents> {
+  private readonly byId = new Map<string, ChatEntry>();
+  private readonly byClientId = new Map<string, ChatEntry>();
+  private readonly conversations = new Map<string, ChatEntry[]>();
+  private readonly historyCursor = new Map<string, string | null>();
+  private readonly deliveredQueue = new Map<string, Set<string>>();
+  private readonly typingTimers = new Map<string, ReturnType<typeof setTimeout>>();
+  private readonly blobUrls = new Map<string, Promise<string>>();
+  private outbox: OutboxItem[] = [];
+  private flushing = false;
+  private deliveredTimer: ReturnType<typeof setTimeout> | null = null;
+  private openPeer: string | null = null;
+  private syncing: Promise<void> | null = null;
+
+  constructor(private readonly engine: Engine) {
+    super();
+    const s = engine.signal;
+    s.on('signal.open', () => void this.afterConnect());
+    s.on('chat.message', (m) => this.ingest(m, true));
+    s.on('chat.receipt', (r) => this.onReceipt(r));
+    s.on('chat.typing', (t) => this.onTyping(t.from, t.typing));
+    engine.on('session', (session) => {
+      this.reset();
+      if (session) this.outbox = readJson<OutboxItem[]>(engine.storage, this.outboxKey()) ?? [];
+    });
+  }
+
+  /** Messages of one conversation, oldest first. */
+  messages(peer: string): ChatEntry[] {
+    return this.conversations.get(normalize(peer)) ?? [];
+  }
+
+  /** The conversation on screen: its incoming messages are marked read as they arrive. */
+  setOpenConversation(peer: string | null): void {
+    this.openPeer = peer ? normalize(peer) : null;
+    if (this.openPeer) void this.markRead(this.openPeer);
+  }
+
+  get openConversation(): string | null {
+    return this.openPeer;
+  }
+
+  async sendText(to: string, text: string): Promise<ChatEntry> {
+    return this.enqueue({ clientId: newClientId(), to: normalize(to), kind: 'text', text, createdAt: new Date().toISOString() });
+  }
+
+  /** Uploads the recording, then sends it as an audio (or video) message. */
+  async sendVoiceNote(to: string, blob: Blob): Promise<ChatEntry> {
+    const peer = normalize(to);
+    const mime = (blob.type || 'audio/webm').split(';')[0]!;
+    const res = await this.engine.fetch(`/media?to=${encodeURIComponent(peer)}`, { method: 'POST', headers: { 'content-type': mime }, body: blob });
+    const up = (await res.json()) as UploadResult;
+    const kind: MessageKind = mime.startsWith('video/') ? 'video' : 'audio';
+    return this.enqueue({ clientId: newClientId(), to: peer, kind, attachmentId: up.id, attachment: { id: up.id, mime: up.mime, size: up.size }, createdAt: new Date().toISOString() });
+  }
+
+  /** Older messages of a conversation; returns how many arrived and whether more exist. */
+  async loadHistory(peer: string, limit = 50): Promise<{ count: number; more: boolean }> {
+    const p = normalize(peer);
+    const before = this.historyCursor.get(p);
+    if (before === null) return { count: 0, more: false };
+    const res = await this.engine.signal.request('chat.history', { peer: p, limit, ...(before ? { before } : {}) });
+    for (const m of res.messages) this.ingest(m, false);
+    this.historyCursor.set(p, res.before);
+    return { count: res.messages.length, more: res.before !== null };
+  }
+
+  listContacts(): Promise<Contact[]> {
+    return this.engine.signal.request('contacts.list', {}).then((r) => r.contacts);
+  }
+
+  addContact(address: string): Promise<Contact> {
+    return this.engine.signal.request('contacts.add', { address: normalize(address) }).then((r) => r.contact);
+  }
+
+  /** Tells the peer we are (not) typing; failures are irrelevant. */
+  setTyping(to: string, typing: boolean): void {
+    this.engine.signal.request('chat.typing', { to: normalize(to), typing }).catch(() => undefined);
+  }
+
+  /** A blob: URL for an attachment, fetched once with the bearer token. */
+  attachmentUrl(attachmentId: string): Promise<string> {
+    let url = this.blobUrls.get(attachmentId);
+    if (!url) {
+      url = this.engine
+        .fetch(`/media/${attachmentId}`)
+        .then((r) => r.blob())
+        .then((b) => URL.createObjectURL(b));
+      url.catch(() => this.blobUrls.delete(attachmentId));
+      this.blobUrls.set(attachmentId, url);
+    }
+    return url;
+  }
+
+  /** Messages still waiting for a connection (sent once reconnected). */
+  get pendingCount(): number {
+    return this.outbox.length;
+  }
+
+  // ── internals ─────────────────────────────────────────────────────────────
+
+  private me(): string {
+    return this.engine.address ?? '';
+  }
+
+  private outboxKey(): string {
+    return `blockrtc.outbox.${this.me()}`;
+  }
+
+  private cursorKey(): string {
+    return `blockrtc.cursor.${this.me()}`;
+  }
+
+  private reset(): void {
+    this.byId.clear();
+    this.byClientId.clear();
+    this.conversations.clear();
+    this.historyCursor.clear();
+    this.outbox = [];
+  }
+
+  private enqueue(item: OutboxItem): Promise<ChatEntry> {
+    const me = this.me();
+    const entry: ChatEntry = {
+      id: null,
+      clientId: item.clientId,
+      peer: item.to,
+      from: me,
+      to: item.to,
+      outgoing: true,
+      kind: item.kind,
+      text: item.text ?? null,
+      attachment: item.attachment ?? null,
+      createdAt: item.createdAt,
+      status: 'queued',
+      deliveredAt: null,
+      readAt: null,
+    };
+    this.byClientId.set(entry.clientId, entry);
+    this.insert(entry);
+    this.emit('message', { entry, live: true });
+    this.outbox.push(item);
+    this.saveOutbox();
+    void this.flush();
+    return Promise.resolve(entry);
+  }
+
+  private saveOutbox(): void {
+    writeJson(this.engine.storage, this.outboxKey(), this.outbox);
+  }
+
+  /** Sends queued messages in order; stops at the first connection problem (retried on reconnect). */
+  private async flush(): Promise<void> {
+    if (this.flushing) return;
+    this.flushing = true;
+    try {
+      while (this.outbox.length > 0 && this.engine.signal.state === 'open') {
+        const item = this.outbox[0]!;
+        const entry = this.byClientId.get(item.clientId);
+        if (entry && entry.status === 'queued') this.update(entry, { status: 'sending' });
+        try {
+          const r = await this.engine.signal.request('chat.send', {
+            to: item.to,
+            clientId: item.clientId,
+            kind: item.kind,
+            ...(item.text !== undefined ? { text: item.text } : {}),
+            ...(item.attachmentId ? { attachmentId: item.attachmentId } : {}),
+          });
+          this.outbox.shift();
+          this.saveOutbox();
+          const e = this.byClientId.get(item.clientId);
+          if (e) {
+            if (e.id === null) this.byId.set(r.id, e);
+            this.update(e, { id: r.id, createdAt: r.createdAt, status: e.status === 'delivered' || e.status === 'read' ? e.status : 'sent' });
+          }
+        } catch (err) {
+          const code = errorCode(err);
+          if (code === 'DISCONNECTED' || code === 'TIMEOUT' || code === 'UNAVAILABLE' || code === 'INTERNAL') {
+            if (entry && entry.status === 'sending') this.update(entry, { status: 'queued' });
+            // Same clientId next time, so a send that did land is not duplicated.
+            if (code !== 'DISCONNECTED') setTimeout(() => void this.flush(), 1000);
+            return;
+          }
+          if (code === 'RATE_LIMITED') {
+            setTimeout(() => void this.flush(), (err as BlockRtcClientError).retryAfterMs ?? 1000);
+            return;
+          }
+          this.outbox.shift();
+          this.saveOutbox();
+          if (entry) this.update(entry, { status: 'failed', error: (err as Error).message });
+        }
+      }
+    } finally {
+      this.flushing = false;
+    }
+  }
+
+  private async afterConnect(): Promise<void> {
+    await this.sync();
+    await this.flush();
+    if (this.openPeer) await this.markRead(this.openPeer);
+  }
+
+  /** Everything since the stored cursor; duplicates (by id) are ignored. */
+  sync(): Promise<void> {
+    this.syncing ??= (async () => {
+      let count = 0;
+      try {
+        for (let round = 0; round < 50; round++) {
+          const after = this.engine.storage.getItem(this.cursorKey());
+          const r = await this.engine.signal.request('chat.sync', { limit: 200, ...(after ? { after } : {}) });
+          for (const m of r.messages) {
+            this.ingest(m, true);
+            count++;
+          }
+          if (r.cursor) this.engine.storage.setItem(this.cursorKey(), r.cursor);
+          if (!r.more) break;
+        }
+      } catch {
+        // Interrupted by a disconnect: the next connection syncs again from the cursor.
+      } finally {
+        this.syncing = null;
+      }
+      this.emit('synced', { count });
+    })();
+    return this.syncing;
+  }
+
+  private ingest(m: ChatMessage, live: boolean): void {
+    const me = this.me();
+    const outgoing = m.from === me;
+    const peer = outgoing ? m.to : m.from;
+    const known = this.byId.get(m.id) ?? (outgoing ? this.byClientId.get(m.clientId) : undefined);
+    if (known) {
+      // Another copy (sync after a live event, or my own send echoed): only merge progress.
+      const patch: Partial<ChatEntry> = { id: m.id, createdAt: m.createdAt };
+      if (m.deliveredAt && !known.deliveredAt) patch.deliveredAt = m.deliveredAt;
+      if (m.readAt && !known.readAt) patch.readAt = m.readAt;
+      if (outgoing) patch.status = m.readAt ? 'read' : m.deliveredAt ? 'delivered' : known.status === 'queued' || known.status === 'sending' ? known.status : 'sent';
+      this.byId.set(m.id, known);
+      this.update(known, patch);
+      return;
+    }
+    const entry: ChatEntry = {
+      id: m.id,
+      clientId: m.clientId,
+      peer,
+      from: m.from,
+      to: m.to,
+      outgoing,
+      kind: m.kind,
+      text: m.text,
+      attachment: m.attachment,
+      createdAt: m.createdAt,
+      status: outgoing ? (m.readAt ? 'read' : m.deliveredAt ? 'delivered' : 'sent') : m.readAt ? 'read' : m.deliveredAt ? 'delivered' : 'sent',
+      deliveredAt: m.deliveredAt,
+      readAt: m.readAt,
+    };
+    this.byId.set(m.id, entry);
+    if (outgoing) this.byClientId.set(m.clientId, entry);
+    this.insert(entry);
+    this.emit('message', { entry, live });
+    if (!outgoing) {
+      this.onTyping(peer, false);
+      if (!m.deliveredAt) this.queueDelivered(peer, m.id);
+      if (this.openPeer === peer && !m.readAt) void this.markRead(peer);
+    }
+  }
+
+  private insert(entry: ChatEntry): void {
+    let list = this.conversations.get(entry.peer);
+    if (!list) this.conversations.set(entry.peer, (list = []));
+    list.push(entry);
+    list.sort(compareEntries);
+  }
+
+  private update(entry: ChatEntry, patch: Partial<ChatEntry>): void {
+    Object.assign(entry, patch);
+    const list = this.conversations.get(entry.peer);
+    list?.sort(compareEntries);
+    this.emit('update', { entry });
+  }
+
+  private queueDelivered(peer: string, id: string): void {
+    let ids = this.deliveredQueue.get(peer);
+    if (!ids) this.deliveredQueue.set(peer, (ids = new Set()));
+    ids.add(id);
+    // Batched: a sync can bring hundreds at once.
+    this.deliveredTimer ??= setTimeout(() => {
+      this.deliveredTimer = null;
+      const batch = [...this.deliveredQueue];
+      this.deliveredQueue.clear();
+      for (const [p, set] of batch) {
+        const list = [...set];
+        for (let i = 0; i < list.length; i += 500) {
+          this.engine.signal.request('chat.delivered', { peer: p, ids: list.slice(i, i + 500) }).catch(() => undefined);
+        }
+      }
+    }, 30);
+  }
+
+  private async markRead(peer: string): Promise<void> {
+    if (typeof document !== 'undefined' && document.visibilityState === 'hidden') return;
+    const incoming = this.messages(peer).filter((e) => !e.outgoing && e.id !== null);
+    const unread = incoming.filter((e) => !e.readAt);
+    const last = incoming.at(-1);
+    if (!last || unread.length === 0 || this.engine.signal.state !== 'open') return;
+    const now = new Date().toISOString();
+    for (const e of unread) this.update(e, { readAt: now, status: 'read' });
+    try {
+      await this.engine.signal.request('chat.read', { peer, upTo: last.id! });
+    } catch {
+      // Re-sent on the next connect (the conversation is still open then).
+      for (const e of unread) e.readAt = null;
+    }
+  }
+
+  private onReceipt(r: ReceiptEvent): void {
+    for (const id of r.ids) {
+      const e = this.byId.get(id);
+      if (!e || !e.outgoing) continue;
+      if (r.status === 'read') this.update(e, { readAt: r.at, deliveredAt: e.deliveredAt ?? r.at, status: 'read' });
+      else if (e.status !== 'read') this.update(e, { deliveredAt: r.at, status: 'delivered' });
+    }
+    // A read receipt covers everything up to the newest id it names.
+    if (r.status === 'read') {
+      const newest = r.ids.reduce((a, b) => (BigInt(a) > BigInt(b) ? a : b), '0');
+      for (const e of this.messages(r.by)) {
+        if (e.outgoing && e.id && BigInt(e.id) <= BigInt(newest) && e.status !== 'read') this.update(e, { readAt: r.at, status: 'read' });
+      }
+    }
+    this.emit('receipt', r);
+  }
+
+  private onTyping(peer: string, typing: boolean): void {
+    const old = this.typingTimers.get(peer);
+    if (old) clearTimeout(old);
+    this.typingTimers.delete(peer);
+    // A lost "stopped typing" must not leave the indicator on forever.
+    if (typing) this.typingTimers.set(peer, setTimeout(() => this.onTyping(peer, false), TYPING_EXPIRY_MS));
+    if (typing || old) this.emit('typing', { peer, typing });
+  }
+}
+
+export function normalize(address: string): string {
+  try {
+    return getAddress(address.trim().toLowerCase());
+  } catch {
+    throw new BlockRtcClientError('INVALID_FIELDS', `Not a wallet address: ${address}`);
+  }
+}
+
+function newClientId(): string {
+  return `c${randomId(23)}`;
+}
+
+function compareEntries(a: ChatEntry, b: ChatEntry): number {
+  // Stored messages order by id (arrival order on the server); pending ones go last.
+  if (a.id && b.id) return BigInt(a.id) < BigInt(b.id) ? -1 : BigInt(a.id) > BigInt(b.id) ? 1 : 0;
+  if (a.id && !b.id) return -1;
+  if (!a.id && b.id) return 1;
+  return a.createdAt.localeCompare(b.createdAt);
+}

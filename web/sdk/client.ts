@@ -1,0 +1,80 @@
+import type { HelloEvent } from '../../protocol/index.ts';
+import type { Eip1193Provider } from './auth.ts';
+import { CallManager } from './call.ts';
+import { ChatClient } from './chat.ts';
+import { Engine, type EngineOptions, type Session } from './engine.ts';
+import { PresenceClient } from './presence.ts';
+import type { SignalClient, SignalState } from './signal.ts';
+
+/** GET /app-config.json: what a server offers before sign-in. */
+export interface AppConfig {
+  protocol: number;
+  devWallet: boolean;
+  chainIds: number[];
+  mode: string;
+}
+
+export type BlockRtcClientOptions = EngineOptions;
+
+/**
+ * The SDK entry point: one per signed-in user and tab.
+ *
+ *   const client = new BlockRtcClient({ baseUrl: 'https://chat.example' });
+ *   await client.signIn(window.ethereum);   // or client.resume()
+ *   await client.connect();
+ *   client.chat.sendText(peer, 'hi');
+ *   const call = await client.calls.start(peer, 'video');
+ */
+export class BlockRtcClient {
+  readonly engine: Engine;
+  readonly chat: ChatClient;
+  readonly presence: PresenceClient;
+  readonly calls: CallManager;
+
+  constructor(options: BlockRtcClientOptions = {}) {
+    this.engine = new Engine(options);
+    this.chat = new ChatClient(this.engine);
+    this.presence = new PresenceClient(this.engine);
+    this.calls = new CallManager(this.engine);
+  }
+
+  static async fetchConfig(baseUrl: string = globalThis.location.origin): Promise<AppConfig> {
+    const res = await fetch(`${baseUrl.replace(/\/$/, '')}/app-config.json`);
+    return (await res.json()) as AppConfig;
+  }
+
+  get signal(): SignalClient {
+    return this.engine.signal;
+  }
+
+  get address(): string | null {
+    return this.engine.address;
+  }
+
+  get state(): SignalState {
+    return this.engine.signal.state;
+  }
+
+  get session(): Session | null {
+    return this.engine.session;
+  }
+
+  signIn(provider: Eip1193Provider): Promise<Session> {
+    return this.engine.signIn(provider);
+  }
+
+  /** Re-uses a stored, still valid session (no wallet prompt). */
+  resume(): Session | null {
+    return this.engine.resume();
+  }
+
+  connect(): Promise<HelloEvent> {
+    return this.engine.connect();
+  }
+
+  signOut(): void {
+    for (const s of [this.calls.current]) void s?.leave();
+    this.engine.signOut();
+  }
+}
+

@@ -1,0 +1,39 @@
+/** BlockRTC browser SDK: wallet sign-in, chat, presence and SFU calls over one WebSocket. */
+export { BlockRtcClient, type AppConfig, type BlockRtcClientOptions } from './client.ts';
+export { Engine, type EngineOptions, type EngineEvents, type Session } from './engine.ts';
+export {
+  SignalClient,
+  ExponentialBackoffPolicy,
+  SUBPROTOCOL,
+  BEARER_PROTOCOL_PREFIX,
+  type SignalState,
+  type SignalClientEvents,
+  type SignalClientOptions,
+  type ReconnectPolicy,
+  type ReconnectContext,
+  type BackoffOptions,
+  type TokenSource,
+  type RequestOptions,
+} from './signal.ts';
+export { signInWithEthereum, tokenExpiry, type Eip1193Provider, type SignInOptions } from './auth.ts';
+export { WalletProvider } from './wallet-provider.ts';
+export { ChatClient, normalize as normalizeAddress, type ChatEntry, type ChatEvents, type DeliveryStatus } from './chat.ts';
+export { PresenceClient, type PresenceEvents } from './presence.ts';
+export {
+  CallManager,
+  CallSession,
+  type CallKind,
+  type CallOptions,
+  type CallState,
+  type CallSessionEvents,
+  type CallManagerEvents,
+  type IncomingCall,
+  type InboundStat,
+  type MediaSource,
+  type RemoteTrack,
+  type TransportDirection,
+} from './call.ts';
+export { BlockRtcClientError, errorCode, type ClientErrorCode } from './errors.ts';
+export { Emitter, type Listener } from './events.ts';
+export { MemoryStore, type KeyValueStore } from './storage.ts';
+export type { ChatMessage, Contact, PresenceState, CallParticipant, ReceiptEvent, HelloEvent, EventMap, ResultMap, RequestType } from '../../protocol/index.ts';
