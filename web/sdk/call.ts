@@ -29,6 +29,8 @@ export interface CallOptions {
   autoLeaveWhenAlone?: boolean;
 }
 
+const JOIN_TIMEOUT_MS = 25_000;
+
 export interface RemoteTrack {
   producerId: string;
   consumerId: string;
@@ -411,9 +413,9 @@ export class CallSession extends Emitter<CallSessionEvents> {
     }, 1500);
   }
 
-  private async request<T extends RequestType>(type: T, payload: RequestInput<T>): Promise<ResultMap[T]> {
+  private async request<T extends RequestType>(type: T, payload: RequestInput<T>, opts: { timeoutMs?: number } = {}): Promise<ResultMap[T]> {
     try {
-      return await this.engine.signal.request(type, payload);
+      return await this.engine.signal.request(type, payload, opts);
     } catch (err) {
       if (errorCode(err) === 'MEDIA_REJOIN') void this.rejoin('MEDIA_REJOIN');
       throw err;
@@ -466,7 +468,9 @@ export class CallSession extends Emitter<CallSessionEvents> {
     if (this._state !== 'ringing' && this._state !== 'reconnecting') this.setState('joining');
     // Producers of an earlier media session are gone; events from now on belong to this one.
     this.knownProducers.clear();
-    const res: JoinResult = await this.request('call.join', { callId: this.callId, device: this.engine.deviceId });
+    // A join may be placed on a second media node after the first one fails to answer, so
+    // it gets more time than an ordinary request.
+    const res: JoinResult = await this.request('call.join', { callId: this.callId, device: this.engine.deviceId }, { timeoutMs: JOIN_TIMEOUT_MS });
     this.check(gen);
     this.joinedOnce = true;
     this._peerId = res.peerId;
