@@ -7,9 +7,19 @@ export interface CapacityStep {
   consumers: number;
   workerCpu: number;
   sentPps: number;
+  /** Packets/s the worker sent on all consumers (its own counters). */
+  forwardedPps: number;
+  /** Packets/s that reached the local UDP sink (bounded by this process, not the worker). */
   deliveredPps: number;
   expectedPps: number;
-  deliveryRatio: number;
+  /** forwarded / expected. */
+  forwardRatio: number;
+}
+
+async function sentByConsumers(consumers: types.Consumer[]): Promise<number> {
+  let total = 0;
+  for (const c of consumers) for (const s of await c.getStats()) if (s.type === 'outbound-rtp') total += s.packetCount;
+  return total;
 }
 
 
@@ -63,10 +73,12 @@ export async function measureCapacity(steps: number[], secondsPerStep: number): 
       // Key frames are not real VP8, so request none; let counters settle first.
       await sleep(1000);
       const ru0 = await worker.getResourceUsage();
+      const f0 = await sentByConsumers(consumers);
       const [r0, a0, v0, t0] = [received, sent.audio, sent.video, Date.now()];
       await sleep(secondsPerStep * 1000);
       const ru1 = await worker.getResourceUsage();
       const secs = (Date.now() - t0) / 1000;
+      const forwardedPps = ((await sentByConsumers(consumers)) - f0) / secs;
       const videoConsumers = consumers.filter((c) => c.kind === 'video').length;
       const audioConsumers = consumers.length - videoConsumers;
       // Expected from what was actually fed (the feeder's timer may run slow under load).
@@ -78,9 +90,10 @@ export async function measureCapacity(steps: number[], secondsPerStep: number): 
         consumers: consumers.length,
         workerCpu: round((ru1.ru_utime + ru1.ru_stime - ru0.ru_utime - ru0.ru_stime) / 1000 / secs),
         sentPps: round(audioPps + videoPps),
+        forwardedPps: round(forwardedPps),
         deliveredPps: round(deliveredPps),
         expectedPps,
-        deliveryRatio: round(deliveredPps / expectedPps),
+        forwardRatio: round(forwardedPps / expectedPps),
       });
     }
   } finally {

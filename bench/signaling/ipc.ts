@@ -1,0 +1,139 @@
+/**
+ * Messages between the orchestrator (run.ts) and load generator processes (loadgen.ts),
+ * carried over the Node IPC channel. Every command has an id; the reply carries it as `re`.
+ */
+
+export interface Target {
+  /** ws://host:port/ws */
+  url: string;
+  /** How many of the prepared users connect to this target, taken in order. */
+  count: number;
+}
+
+export interface ChatPair {
+  from: string;
+  to: string;
+}
+
+export type Command =
+  /** Creates users (random checksummed addresses unless given) and mints their tokens. */
+  | { cmd: 'prepare'; id: number; count: number; addresses?: string[]; jwtSecret: string; ttlSec: number }
+  /** Connects the prepared users; resolves when every one got `session.hello` or failed. */
+  | {
+      cmd: 'connect';
+      id: number;
+      targets: Target[];
+      localAddress: string;
+      concurrency: number;
+      timeoutMs: number;
+      /** `raw`: the minimal idle client (cheap handshakes); `ws`: the full client, for chat. */
+      client: 'raw' | 'ws';
+    }
+  /** Sends chat messages from local senders to their partners (wherever those are connected). */
+  | {
+      cmd: 'chat';
+      id: number;
+      run: string;
+      mode: 'open' | 'closed';
+      pairs: ChatPair[];
+      /** Open loop: messages per second offered by this process. */
+      rate: number;
+      /** Closed loop: unacknowledged sends allowed per sender. */
+      window: number;
+      durationMs: number;
+      /** Messages sent before this much time has passed are left out of latency figures. */
+      warmupMs: number;
+      textBytes: number;
+      /** Epoch ms (high resolution) at which every process starts sending. */
+      startAt: number;
+    }
+  /** Number of `chat.message` events received for a run so far. */
+  | { cmd: 'count'; id: number; run: string }
+  /** The receiving side's figures for a run. */
+  | { cmd: 'collect'; id: number; run: string }
+  | { cmd: 'close'; id: number; concurrency: number; timeoutMs: number }
+  | { cmd: 'exit'; id: number };
+
+export type CommandName = Command['cmd'];
+
+export interface CpuUsage {
+  userMs: number;
+  systemMs: number;
+}
+
+export interface PrepareResult {
+  addresses: string[];
+  ms: number;
+}
+
+export interface ConnectResult {
+  requested: number;
+  connected: number;
+  failed: number;
+  errors: Record<string, number>;
+  /** Epoch ms (high resolution) of the first attempt and the last hello. */
+  startedAt: number;
+  finishedAt: number;
+  /** Attempt → `session.hello`, ms, one per established connection. */
+  latencies: number[];
+  cpu: CpuUsage;
+  rssBytes: number;
+}
+
+export interface ChatSendResult {
+  sent: number;
+  acked: number;
+  /** Acks that arrived between the end of the warm-up and the end of the run. */
+  ackedInWindow: number;
+  failed: number;
+  errors: Record<string, number>;
+  startedAt: number;
+  endedAt: number;
+  /** Send → ack (stored and answered), ms, for sends after the warm-up. */
+  ackLatencies: number[];
+  /** How late the open-loop pacer sent relative to its schedule, ms. */
+  pacerLag: number[];
+  /** Sends still unanswered when the run ended. */
+  unanswered: number;
+  cpu: CpuUsage;
+}
+
+export interface ChatCountResult {
+  received: number;
+}
+
+export interface ChatCollectResult {
+  received: number;
+  receivedAfterWarmup: number;
+  /** Messages that arrived between the end of the warm-up and the end of the run. */
+  receivedInWindow: number;
+  /** Send → `chat.message` at the recipient, ms, for sends after the warm-up. */
+  latencies: number[];
+  firstAt: number;
+  lastAt: number;
+  /** This process's CPU since the run started (sending and receiving). */
+  cpu: CpuUsage;
+}
+
+export interface CloseResult {
+  closed: number;
+  terminated: number;
+  /** Connections the server had closed (or that dropped) before we closed them. */
+  dropped: number;
+  ms: number;
+}
+
+export interface ResultMap {
+  prepare: PrepareResult;
+  connect: ConnectResult;
+  chat: ChatSendResult;
+  count: ChatCountResult;
+  collect: ChatCollectResult;
+  close: CloseResult;
+  exit: Record<string, never>;
+}
+
+export type Reply =
+  | { re: number; ok: true; result: ResultMap[CommandName] }
+  | { re: number; ok: false; error: string }
+  | { progress: { connected: number; failed: number } };
