@@ -548,7 +548,7 @@ async function chatPhase(phase: number, env: Record<string, string>, dbUrl: stri
 
 async function postgresVersion(): Promise<string> {
   try {
-    const [r] = await query<{ v: string }>(PG_ADMIN_URL, 'show server_version as v');
+    const [r] = await query<{ v: string }>(PG_ADMIN_URL, "select current_setting('server_version') as v");
     return r?.v ?? 'unknown';
   } catch {
     return 'unknown';
