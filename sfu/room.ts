@@ -26,6 +26,8 @@ export class Room {
   private readonly routers = new Map<number, types.Router>();
   private readonly speakers = new Map<number, types.ActiveSpeakerObserver>();
   private readonly peers = new Map<string, Peer>();
+  /** The observer only reports changes, so the current speaker is kept for peers that join later. */
+  private dominant: { peerId: string; address: string } | null = null;
   /** `producerId>workerIndex` pairs already piped. */
   private readonly piped = new Map<string, Promise<void>>();
   closed = false;
@@ -82,7 +84,9 @@ export class Room {
     const speaker = await router.createActiveSpeakerObserver({ interval: 300 });
     speaker.on('dominantspeaker', ({ producer }) => {
       const owner = [...this.peers.values()].find((p) => p.producers.has(producer.id));
-      if (owner) this.emit(this.addresses(), 'call.activeSpeaker', { callId: this.callId, peerId: owner.id, address: owner.address });
+      if (!owner) return;
+      this.dominant = { peerId: owner.id, address: owner.address };
+      this.emit(this.addresses(), 'call.activeSpeaker', { callId: this.callId, ...this.dominant });
     });
     this.speakers.set(index, speaker);
     return router;
@@ -106,6 +110,7 @@ export class Room {
     const peer: Peer = { id: peerId, address, worker: slot.index, transports: new Map(), producers: new Map(), consumers: new Map() };
     this.peers.set(peerId, peer);
     this.emit(this.addresses(peerId), 'call.peerJoined', { callId: this.callId, peerId, address });
+    if (this.dominant) this.emit([address], 'call.activeSpeaker', { callId: this.callId, ...this.dominant });
     return { rtpCapabilities: router.rtpCapabilities, producers: this.producerInfos(peerId), worker: slot.index };
   }
 
@@ -113,6 +118,7 @@ export class Room {
     const peer = this.peers.get(peerId);
     if (!peer) return this.peers.size;
     this.peers.delete(peerId);
+    if (this.dominant?.peerId === peerId) this.dominant = null;
     for (const t of peer.transports.values()) t.close();
     this.emit(this.addresses(), 'call.peerLeft', { callId: this.callId, peerId, address: peer.address });
     if (this.peers.size === 0) this.close();

@@ -125,16 +125,18 @@ class InCall {
     this.syncControls();
     const local = session.localTrack('camera');
     if (local) this.setLocal(local, session.isEnabled('camera'));
+    this.renderSpeaker();
 
-    session.on('state', () => this.renderState());
+    session.on('state', () => {
+      this.renderState();
+      this.renderSpeaker();
+    });
     session.on('connection', () => this.renderState());
     session.on('participants', () => this.renderPlaceholder());
     session.on('track-added', (t) => this.addTrack(t));
     session.on('track-removed', (t) => this.removeTrack(t));
     session.on('track-paused', (t) => this.pauseTrack(t));
-    session.on('active-speaker', ({ peerId }) => {
-      for (const [key, tile] of this.tiles) tile.el.classList.toggle('speaking', key === peerId);
-    });
+    session.on('active-speaker', () => this.renderSpeaker());
     session.on('local-track', ({ source, track, enabled }) => {
       if (source === 'camera') this.setLocal(track, enabled);
       this.syncControls();
@@ -177,6 +179,13 @@ class InCall {
     set(this.buttons.mic, micOff, micOff ? 'Unmute' : 'Mute');
     set(this.buttons.camera, camOff, camOff ? 'Turn camera on' : 'Turn camera off');
     set(this.buttons.screen, sharing, sharing ? 'Stop sharing' : 'Share screen');
+  }
+
+  /** The speaker may be announced before this device knows its own peer id, so state changes re-check. */
+  private renderSpeaker(): void {
+    const speaker = this.session.activeSpeaker;
+    for (const [key, tile] of this.tiles) tile.el.classList.toggle('speaking', key === speaker);
+    this.pip.classList.toggle('speaking', speaker !== null && speaker === this.session.peerId);
   }
 
   private setLocal(track: MediaStreamTrack | null, enabled: boolean): void {
