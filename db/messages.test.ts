@@ -63,6 +63,17 @@ describe.each(['postgres', 'pglite'] as const)('MessageStore on %s', (kind) => {
     expect(hist.map((m) => m.body)).toEqual([b.body, a.body]);
   });
 
+  it('stores any text exactly, including characters that need quoting in arrays', async () => {
+    const bodies = ['he said "hi", {x} \\ back\\slash', 'NULL', '', 'línea\nnueva \u{1F389}', "it's; drop table messages; --"];
+    const [carol, dave] = [Wallet.createRandom().address, Wallet.createRandom().address];
+    const own = conversationKey(carol, dave);
+    const batch = bodies.map((body) => msg({ body, conversation: own, sender: carol, recipient: dave }));
+    const out = await store.insertBatch(batch);
+    expect(out.every((o) => o.ok && !o.duplicate)).toBe(true);
+    const hist = await store.history(own, null, bodies.length);
+    expect(hist.map((m) => m.body).reverse()).toEqual(bodies);
+  });
+
   it('keeps both sides of the conversation list with unread counts', async () => {
     await store.insertBatch([msg(), msg(), msg({ sender: bob, recipient: alice })]);
     const [bobSide] = await contacts.list(bob);

@@ -76,6 +76,19 @@ function toStored(r: Row): StoredMessage {
   };
 }
 
+interface InsertedRow {
+  id: string;
+  conversation: string;
+  sender: string;
+  client_id: string;
+  created_at: Date | string;
+}
+
+/** Raw results: node-postgres parses timestamptz into a Date, PGlite may hand back text. */
+function toDate(v: Date | string): Date {
+  return v instanceof Date ? v : new Date(v);
+}
+
 export class MessageStore {
   constructor(private readonly db: Db) {}
 
@@ -91,66 +104,53 @@ export class MessageStore {
     const rows = [...unique.values()];
 
     const stored = new Map<string, { id: bigint; createdAt: Date; fresh: boolean; row: NewMessage }>();
-    await this.db.transaction(async (tx) => {
-      const inserted = await tx
-        .insert(messages)
-        .values(rows)
-        .onConflictDoNothing({ target: [messages.conversation, messages.sender, messages.clientId] })
-        .returning({ id: messages.id, conversation: messages.conversation, sender: messages.sender, clientId: messages.clientId, createdAt: messages.createdAt });
-      for (const r of inserted) stored.set(idemKey(r), { id: r.id, createdAt: r.createdAt, fresh: true, row: unique.get(idemKey(r))! });
+    // One statement (its own transaction, one round trip): insert the batch in order, skip
+    // retried keys, and fold the new rows into both sides' conversation list rows. The
+    // contacts are upserted sorted so concurrent batches lock rows in the same order.
+    const col = <K extends keyof NewMessage>(k: K) => sql.param(rows.map((r) => r[k]));
+    const result = await this.db.execute(sql`
+      with input as (
+        select * from unnest(${col('conversation')}::text[], ${col('sender')}::text[], ${col('recipient')}::text[],
+                             ${col('clientId')}::text[], ${col('kind')}::text[], ${col('body')}::text[], ${col('attachmentId')}::uuid[])
+          with ordinality as t(conversation, sender, recipient, client_id, kind, body, attachment_id, ord)
+      ), ins as (
+        insert into messages (conversation, sender, recipient, client_id, kind, body, attachment_id)
+        select conversation, sender, recipient, client_id, kind, body, attachment_id from input order by ord
+        on conflict (conversation, sender, client_id) do nothing
+        returning id, conversation, sender, recipient, client_id, created_at
+      ), sides as (
+        select sender as owner, recipient as peer, id, created_at, 0 as unread from ins
+        union all
+        select recipient, sender, id, created_at, 1 from ins
+      ), contact_rows as (
+        insert into contacts (owner, peer, last_message_id, last_message_at, unread)
+        select owner, peer, max(id), max(created_at), sum(unread)::int from sides group by owner, peer order by owner, peer
+        on conflict (owner, peer) do update set
+          last_message_id = greatest(contacts.last_message_id, excluded.last_message_id),
+          last_message_at = greatest(contacts.last_message_at, excluded.last_message_at),
+          unread = contacts.unread + excluded.unread
+      )
+      select id::text as id, conversation, sender, client_id, created_at from ins`);
+    for (const r of (result as unknown as { rows: InsertedRow[] }).rows) {
+      const k = idemKey({ conversation: r.conversation, sender: r.sender, clientId: r.client_id });
+      stored.set(k, { id: BigInt(r.id), createdAt: toDate(r.created_at), fresh: true, row: unique.get(k)! });
+    }
 
-      const missing = rows.filter((r) => !stored.has(idemKey(r)));
-      if (missing.length > 0) {
-        const existing = await tx
-          .select({ ...selection })
-          .from(messages)
-          .leftJoin(attachments, eq(attachments.id, messages.attachmentId))
-          .where(
-            sql`(${messages.conversation}, ${messages.sender}, ${messages.clientId}) in (${sql.join(
-              missing.map((m) => sql`(${m.conversation}, ${m.sender}, ${m.clientId})`),
-              sql`, `,
-            )})`,
-          );
-        for (const r of existing) stored.set(idemKey(r), { id: r.id, createdAt: r.createdAt, fresh: false, row: toStored(r) });
-      }
-
-      // Conversation list rows for both sides; aggregated and sorted so that concurrent
-      // batches take row locks in the same order (no deadlocks).
-      const agg = new Map<string, { owner: string; peer: string; lastMessageId: bigint; lastMessageAt: Date; unread: number }>();
-      for (const s of stored.values()) {
-        if (!s.fresh) continue;
-        const { sender, recipient } = s.row;
-        for (const [owner, peer, unread] of [
-          [sender, recipient, 0],
-          [recipient, sender, 1],
-        ] as const) {
-          const k = `${owner}|${peer}`;
-          const cur = agg.get(k);
-          if (!cur) agg.set(k, { owner, peer, lastMessageId: s.id, lastMessageAt: s.createdAt, unread });
-          else {
-            cur.unread += unread;
-            if (s.id > cur.lastMessageId) {
-              cur.lastMessageId = s.id;
-              cur.lastMessageAt = s.createdAt;
-            }
-          }
-        }
-      }
-      if (agg.size > 0) {
-        const values = [...agg.values()].sort((a, b) => (a.owner === b.owner ? (a.peer < b.peer ? -1 : 1) : a.owner < b.owner ? -1 : 1));
-        await tx
-          .insert(contacts)
-          .values(values)
-          .onConflictDoUpdate({
-            target: [contacts.owner, contacts.peer],
-            set: {
-              lastMessageId: sql`greatest(${contacts.lastMessageId}, excluded.last_message_id)`,
-              lastMessageAt: sql`greatest(${contacts.lastMessageAt}, excluded.last_message_at)`,
-              unread: sql`${contacts.unread} + excluded.unread`,
-            },
-          });
-      }
-    });
+    // Retries: the rows already stored (committed, as ON CONFLICT waited for any writer in flight).
+    const missing = rows.filter((r) => !stored.has(idemKey(r)));
+    if (missing.length > 0) {
+      const existing = await this.db
+        .select({ ...selection })
+        .from(messages)
+        .leftJoin(attachments, eq(attachments.id, messages.attachmentId))
+        .where(
+          sql`(${messages.conversation}, ${messages.sender}, ${messages.clientId}) in (${sql.join(
+            missing.map((m) => sql`(${m.conversation}, ${m.sender}, ${m.clientId})`),
+            sql`, `,
+          )})`,
+        );
+      for (const r of existing) stored.set(idemKey(r), { id: r.id, createdAt: r.createdAt, fresh: false, row: toStored(r) });
+    }
 
     return batch.map((m): InsertOutcome => {
       const s = stored.get(idemKey(m));

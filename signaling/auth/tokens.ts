@@ -1,5 +1,6 @@
+import { createSecretKey, type KeyObject } from 'node:crypto';
 import jwt from 'jsonwebtoken';
-import { getAddress } from 'ethers';
+import { checksumAddress } from '../address.ts';
 import { BlockRtcError } from '../../protocol/errors.ts';
 
 const ISSUER = 'blockrtc';
@@ -11,21 +12,26 @@ export interface TokenClaims {
 
 /** Short-lived HS256 session tokens; subject = checksummed wallet address. */
 export class TokenService {
+  /** A KeyObject made once: given a string, jsonwebtoken first tries it as a public key on every verify. */
+  private readonly key: KeyObject;
+
   constructor(
-    private readonly secret: string,
+    secret: string,
     readonly ttlSec: number,
-  ) {}
+  ) {
+    this.key = createSecretKey(Buffer.from(secret, 'utf8'));
+  }
 
   issue(address: string): { token: string; expiresAt: number } {
     const now = Math.floor(Date.now() / 1000);
-    const token = jwt.sign({ iat: now }, this.secret, { algorithm: 'HS256', subject: address, issuer: ISSUER, expiresIn: this.ttlSec });
+    const token = jwt.sign({ iat: now }, this.key, { algorithm: 'HS256', subject: address, issuer: ISSUER, expiresIn: this.ttlSec });
     return { token, expiresAt: (now + this.ttlSec) * 1000 };
   }
 
   verify(token: string): TokenClaims {
     let payload: jwt.JwtPayload | string;
     try {
-      payload = jwt.verify(token, this.secret, { algorithms: ['HS256'], issuer: ISSUER });
+      payload = jwt.verify(token, this.key, { algorithms: ['HS256'], issuer: ISSUER });
     } catch (err) {
       if (err instanceof jwt.TokenExpiredError) throw new BlockRtcError('AUTH_TOKEN_EXPIRED');
       throw new BlockRtcError('AUTH_TOKEN_INVALID');
@@ -35,7 +41,7 @@ export class TokenService {
     }
     let address: string;
     try {
-      address = getAddress(payload.sub);
+      address = checksumAddress(payload.sub);
     } catch {
       throw new BlockRtcError('AUTH_TOKEN_INVALID');
     }

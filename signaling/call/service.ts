@@ -1,4 +1,4 @@
-import { getAddress } from 'ethers';
+import { checksumAddress } from '../address.ts';
 import type { Config } from '../../config/config.ts';
 import type { CallRow, CallStore, EndReason, ParticipantRow } from '../../db/calls.ts';
 import { BlockRtcError } from '../../protocol/errors.ts';
@@ -51,7 +51,7 @@ export class CallService {
 
   async startCall(conn: Connection, req: Request<'call.start'>): Promise<ResultMap['call.start']> {
     const { calls, registry, config } = this.deps;
-    const invitees = [...new Set(req.to.map((a) => getAddress(a)))].filter((a) => a !== conn.address);
+    const invitees = [...new Set(req.to.map((a) => checksumAddress(a)))].filter((a) => a !== conn.address);
     if (invitees.length === 0) throw new BlockRtcError('BAD_REQUEST', 'Invite at least one other address');
     if (invitees.length + 1 > config.calls.maxParticipants) throw new BlockRtcError('TOO_MANY_PARTICIPANTS', `At most ${config.calls.maxParticipants} participants`);
     const busy = await calls.busy(invitees);

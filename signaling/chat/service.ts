@@ -1,4 +1,4 @@
-import { getAddress } from 'ethers';
+import { checksumAddress } from '../address.ts';
 import type { Config } from '../../config/config.ts';
 import type { AttachmentStore } from '../../db/attachments.ts';
 import { conversationKey, type MessageStore } from '../../db/messages.ts';
@@ -29,7 +29,7 @@ export class ChatService {
 
   async send(conn: Connection, req: Request<'chat.send'>): Promise<ResultMap['chat.send']> {
     const { writer, limiter, config, attachments, metrics } = this.deps;
-    const to = getAddress(req.to);
+    const to = checksumAddress(req.to);
     if (to === conn.address) throw new BlockRtcError('SELF_MESSAGE');
     const limit = await limiter.hit('msg', conn.address, config.limits.messages);
     if (!limit.ok) {
@@ -71,7 +71,7 @@ export class ChatService {
   }
 
   async history(conn: Connection, req: Request<'chat.history'>): Promise<ResultMap['chat.history']> {
-    const conversation = conversationKey(conn.address, getAddress(req.peer));
+    const conversation = conversationKey(conn.address, checksumAddress(req.peer));
     const rows = await this.deps.messages.history(conversation, req.before ? BigInt(req.before) : null, req.limit);
     return { messages: rows.map(toWire), before: rows.length === req.limit ? rows[rows.length - 1]!.id.toString() : null };
   }
@@ -85,7 +85,7 @@ export class ChatService {
   }
 
   async delivered(conn: Connection, req: Request<'chat.delivered'>): Promise<ResultMap['chat.delivered']> {
-    const peer = getAddress(req.peer);
+    const peer = checksumAddress(req.peer);
     const res = await this.deps.messages.markDelivered(conversationKey(conn.address, peer), conn.address, req.ids.map(BigInt));
     const ids = res.ids.map(String);
     if (ids.length) this.receipt(conn, peer, 'delivered', ids, res.at);
@@ -93,7 +93,7 @@ export class ChatService {
   }
 
   async read(conn: Connection, req: Request<'chat.read'>): Promise<ResultMap['chat.read']> {
-    const peer = getAddress(req.peer);
+    const peer = checksumAddress(req.peer);
     const res = await this.deps.messages.markRead(conversationKey(conn.address, peer), conn.address, peer, BigInt(req.upTo));
     const ids = res.ids.map(String);
     if (ids.length) this.receipt(conn, peer, 'read', ids, res.at);
@@ -101,7 +101,7 @@ export class ChatService {
   }
 
   async typing(conn: Connection, req: Request<'chat.typing'>): Promise<ResultMap['chat.typing']> {
-    const to = getAddress(req.to);
+    const to = checksumAddress(req.to);
     if (to === conn.address) throw new BlockRtcError('SELF_MESSAGE');
     this.publish(to, encodeDelivery(JSON.stringify({ ev: 'chat.typing', data: { from: conn.address, typing: req.typing } })));
     return {};

@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import { getAddress } from 'ethers';
+import { checksumAddress } from '../address.ts';
 import { z } from 'zod';
 import type { Config } from '../../config/config.ts';
 import type { AttachmentStore } from '../../db/attachments.ts';
@@ -28,7 +28,7 @@ export function mediaRoutes(
   app.post('/media', { bodyLimit: config.http.uploadMaxBytes }, async (req, reply): Promise<UploadResult> => {
     const owner = authenticate(req, tokens);
     const { to } = parseBody(uploadQuery, req.query);
-    const peer = getAddress(to);
+    const peer = checksumAddress(to);
     if (peer === owner) throw new BlockRtcError('SELF_MESSAGE');
     const mime = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
     if (!MEDIA_TYPE.test(mime)) throw new BlockRtcError('UNSUPPORTED_MEDIA_TYPE');

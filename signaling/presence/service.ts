@@ -1,4 +1,4 @@
-import { getAddress } from 'ethers';
+import { checksumAddress } from '../address.ts';
 import type { ContactRow, ContactStore } from '../../db/contacts.ts';
 import { conversationKey, type MessageStore } from '../../db/messages.ts';
 import type { UserStore } from '../../db/users.ts';
@@ -44,7 +44,7 @@ export class PresenceService {
   }
 
   async query(addresses: string[]): Promise<PresenceState[]> {
-    const checked = addresses.map((a) => getAddress(a));
+    const checked = addresses.map((a) => checksumAddress(a));
     const live = await this.deps.store.query(checked);
     const unknown = checked.filter((a) => !live.get(a)?.online && live.get(a)?.lastSeen == null);
     const stored = unknown.length ? await this.deps.users.lastSeen(unknown) : new Map<string, Date | null>();
@@ -62,7 +62,7 @@ export class PresenceService {
   }
 
   async addContact(conn: Connection, req: Request<'contacts.add'>): Promise<ResultMap['contacts.add']> {
-    const peer = getAddress(req.address);
+    const peer = checksumAddress(req.address);
     if (peer === conn.address) throw new BlockRtcError('SELF_MESSAGE', 'You cannot add yourself as a contact');
     const row = await this.deps.contacts.add(conn.address, peer);
     const [contact] = await this.describe(conn.address, [row]);

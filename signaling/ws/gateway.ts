@@ -51,7 +51,9 @@ export class Gateway {
   }
 
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
-    socket.on('error', () => socket.destroy());
+    // A shared listener: a closure here would share scope with the callbacks below and keep
+    // the upgrade request (headers, token, read buffer) alive for the connection's lifetime.
+    socket.on('error', destroyOnError);
     this.authorize(req).then(
       (claims) => {
         if (socket.destroyed) return;
@@ -129,6 +131,10 @@ export class Gateway {
     conn.closed = true;
     this.hooks.closed(conn).catch((err: unknown) => this.log.warn({ err, user: conn.address }, 'disconnect bookkeeping failed'));
   }
+}
+
+function destroyOnError(this: Duplex): void {
+  this.destroy();
 }
 
 // Shared listeners (no closure per connection); the socket leads to its connection and gateway.
