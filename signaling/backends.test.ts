@@ -1,5 +1,5 @@
 import { Redis } from 'ioredis';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import { REDIS_URL, clearPrefix, testPrefix } from '../test/helpers/redis.ts';
 import { MemoryNonceStore, RedisNonceStore, type NonceStore } from './auth/nonces.ts';
 import { encodeDelivery, decodeDelivery, type Bus } from './bus/bus.ts';
@@ -100,6 +100,28 @@ describe.each(['memory', 'redis'] as const)('%s backends', (kind) => {
     expect(await p.disconnect(user, 'c2', 2000)).toBe(true);
     expect(await p.disconnect(user, 'c2', 3000)).toBe(false);
     expect((await p.query([user])).get(user)).toEqual({ online: false, lastSeen: 2000 });
+  });
+});
+
+describe('redis rate limiter across nodes', () => {
+  it('never admits more than the limit in total, and spends reserved slices without asking Redis each time', async () => {
+    const rule = { limit: 100, windowMs: 5_000 };
+    const [ra, rb] = [redis(), redis()];
+    const [a, b] = [new RedisRateLimiter(ra, keys), new RedisRateLimiter(rb, keys)];
+    const reserve = (r: Redis) => vi.spyOn(r as unknown as { rateReserve: () => Promise<[number, number]> }, 'rateReserve');
+    const [sa, sb] = [reserve(ra), reserve(rb)];
+    const hits = await Promise.all(Array.from({ length: 160 }, (_, i) => (i % 2 ? a : b).hit('lease', 'user-1', rule)));
+    const admitted = hits.filter((h) => h.ok).length;
+    // Each node holds at most one unused slice of a tenth of the limit.
+    expect(admitted).toBeLessThanOrEqual(100);
+    expect(admitted).toBeGreaterThanOrEqual(100 - 9);
+    for (const h of hits.filter((x) => !x.ok)) expect(h.retryAfterMs).toBeGreaterThan(0);
+    expect(Number(await ra.get(keys.rate('lease', 'user-1')))).toBe(100);
+    // Slices of ten: ten reservations in all, plus the one per node that learns the window is spent.
+    expect(sa.mock.calls.length + sb.mock.calls.length).toBe(12);
+    // Refused locally for the rest of the window: no more Redis traffic.
+    expect((await a.hit('lease', 'user-1', rule)).ok).toBe(false);
+    expect(sa.mock.calls.length + sb.mock.calls.length).toBe(12);
   });
 });
 

@@ -23,6 +23,12 @@ export function createMetrics() {
       buckets: [1, 2, 5, 10, 25, 50, 100, 250, 500],
       registers: [registry],
     }),
+    commitSeconds: new Histogram({
+      name: 'blockrtc_chat_commit_seconds',
+      help: 'Duration of one group commit (the statement storing a batch)',
+      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+      registers: [registry],
+    }),
     authFailures: new Counter({ name: 'blockrtc_auth_failures_total', help: 'Failed sign-ins and rejected tokens', labelNames: ['code'] as const, registers: [registry] }),
     rateLimited: new Counter({ name: 'blockrtc_rate_limited_total', help: 'Requests refused by a rate limit', labelNames: ['limit'] as const, registers: [registry] }),
     requestErrors: new Counter({ name: 'blockrtc_ws_request_errors_total', help: 'Requests answered with an error', labelNames: ['code'] as const, registers: [registry] }),

@@ -52,7 +52,7 @@ const P = {
     loadgens: 2,
     textBytes: 64,
     fixed: { rate: 5_000, durationMs: Math.max(3_000, 20_000 * Math.min(1, scale)), warmupMs: 2_000 },
-    max: { window: 4, durationMs: Math.max(3_000, 15_000 * Math.min(1, scale)), warmupMs: 3_000 },
+    max: { window: Number(args.get('window') ?? 4), durationMs: Math.max(3_000, 15_000 * Math.min(1, scale)), warmupMs: 3_000 },
     /**
      * Open-loop steps after the closed-loop run: the rates the goal names (run only if the
      * closed loop came near them; beyond that they only build a backlog) and fractions of
@@ -491,6 +491,8 @@ async function chatPhase(phase: number, env: Record<string, string>, dbUrl: stri
       const ackedInWindow = sends.reduce((a, s) => a + s.ackedInWindow, 0);
       const batchCount = (m1.values.get('blockrtc_chat_commit_batch_size_count') ?? 0) - (m0.values.get('blockrtc_chat_commit_batch_size_count') ?? 0);
       const batchSum = (m1.values.get('blockrtc_chat_commit_batch_size_sum') ?? 0) - (m0.values.get('blockrtc_chat_commit_batch_size_sum') ?? 0);
+      const commitCount = (m1.values.get('blockrtc_chat_commit_seconds_count') ?? 0) - (m0.values.get('blockrtc_chat_commit_seconds_count') ?? 0);
+      const commitSum = (m1.values.get('blockrtc_chat_commit_seconds_sum') ?? 0) - (m0.values.get('blockrtc_chat_commit_seconds_sum') ?? 0);
       const result = {
         ...spec,
         offeredPerSecond: spec.mode === 'open' ? spec.rate : null,
@@ -511,6 +513,7 @@ async function chatPhase(phase: number, env: Record<string, string>, dbUrl: stri
         ackLatencyMs: summarize(sends.flatMap((s) => s.ackLatencies)),
         pacerLagMs: spec.mode === 'open' ? summarize(sends.flatMap((s) => s.pacerLag)) : null,
         avgCommitBatch: batchCount > 0 ? round(batchSum / batchCount, 1) : null,
+        avgCommitMs: commitCount > 0 ? round((commitSum / commitCount) * 1000, 2) : null,
         serverEventLoopLagP99Ms: round((m1.values.get('blockrtc_nodejs_eventloop_lag_p99_seconds') ?? NaN) * 1000, 1),
         cpu: cpuReport,
         cpuPerMessage: cpuPerOp(cpuReport, received),

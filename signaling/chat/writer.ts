@@ -45,8 +45,10 @@ export class GroupCommitWriter {
       const batch = this.queue.length <= this.maxBatch ? this.queue : this.queue.slice(0, this.maxBatch);
       this.queue = this.queue.length <= this.maxBatch ? [] : this.queue.slice(this.maxBatch);
       this.metrics.commitBatch.observe(batch.length);
+      const endTimer = this.metrics.commitSeconds.startTimer();
       try {
         const outcomes = await this.store.insertBatch(batch.map((p) => p.msg));
+        endTimer();
         batch.forEach((p, i) => p.resolve(outcomes[i]!));
       } catch (err) {
         for (const p of batch) p.reject(err);

@@ -1,5 +1,22 @@
+import type { Socket } from 'node:net';
 import type { WebSocket } from 'ws';
 import type { ErrorBody } from '../../protocol/errors.ts';
+
+/**
+ * Frames written to one connection within a tick (acks of a group commit, a burst from the
+ * bus) leave in one write: the socket is corked at its first frame and every corked socket
+ * is flushed once the tick's work is done. One list for the process, no closure per socket.
+ */
+const corked: Connection[] = [];
+function uncorkAll(): void {
+  for (const c of corked.splice(0)) {
+    c.corked = false;
+    socketOf(c.ws)?.uncork();
+  }
+}
+function socketOf(ws: WebSocket): Socket | undefined {
+  return (ws as unknown as { _socket?: Socket })._socket;
+}
 
 /**
  * One authenticated WebSocket. Kept small on purpose: a node holds tens of thousands,
@@ -15,6 +32,7 @@ export class Connection {
   strikes = 0;
   strikeWindow = 0;
   closed = false;
+  corked = false;
 
   constructor(
     readonly id: string,
@@ -27,6 +45,14 @@ export class Connection {
 
   sendRaw(frame: string): void {
     if (this.closed) return;
+    if (!this.corked) {
+      const socket = socketOf(this.ws);
+      if (socket && !socket.destroyed) {
+        socket.cork();
+        this.corked = true;
+        if (corked.push(this) === 1) process.nextTick(uncorkAll);
+      }
+    }
     this.ws.send(frame);
   }
 
