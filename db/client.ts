@@ -11,6 +11,12 @@ export const MIGRATIONS_FOLDER = fileURLToPath(new URL('./migrations', import.me
 /** PostgreSQL over the network, or PGlite in a data folder: one interface for both. */
 export interface Database {
   readonly db: Db;
+  /**
+   * One connection for the group-commit writer: statements sent on it run one after another
+   * in the order they were sent, so a writer can send the next batch before the previous
+   * one's results are handled and still keep arrival order.
+   */
+  readonly writer: Db;
   readonly kind: 'postgres' | 'pglite';
   migrate(): Promise<void>;
   ping(): Promise<void>;
@@ -37,14 +43,19 @@ async function openPostgres(url: string, poolSize: number): Promise<Database> {
   // An idle client's error (server restart) must not crash the process; the pool replaces it.
   pool.on('error', () => undefined);
   const db = drizzle(pool, { schema }) as unknown as Db;
+  const writerPool = new pg.Pool({ connectionString: url, max: 1, connectionTimeoutMillis: 5000 });
+  writerPool.on('error', () => undefined);
   return {
     db,
+    writer: drizzle(writerPool, { schema }) as unknown as Db,
     kind: 'postgres',
     migrate: () => migrate(drizzle(pool), { migrationsFolder: MIGRATIONS_FOLDER }),
     ping: async () => {
       await db.execute(sql`select 1`);
     },
-    close: () => pool.end(),
+    close: async () => {
+      await Promise.all([pool.end(), writerPool.end()]);
+    },
   };
 }
 
@@ -57,6 +68,8 @@ async function openPglite(dataDir: string): Promise<Database> {
   const db = drizzle(client, { schema }) as unknown as Db;
   return {
     db,
+    // PGlite is one connection that runs queries in submission order.
+    writer: db,
     kind: 'pglite',
     migrate: () => migrate(drizzle(client), { migrationsFolder: MIGRATIONS_FOLDER }),
     ping: async () => {

@@ -25,7 +25,7 @@ export function createMetrics() {
     }),
     commitSeconds: new Histogram({
       name: 'blockrtc_chat_commit_seconds',
-      help: 'Duration of one group commit (the statement storing a batch)',
+      help: 'From sending a group-commit batch to its rows being durable',
       buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
       registers: [registry],
     }),

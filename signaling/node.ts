@@ -61,7 +61,7 @@ export async function startSignaling({ config, database, log, extend, media, bac
   const contacts = new ContactStore(db);
   const attachments = new AttachmentStore(db);
   const tokens = new TokenService(config.auth.jwtSecret, config.auth.tokenTtlSec);
-  const writer = new GroupCommitWriter(messages, metrics);
+  const writer = new GroupCommitWriter(new MessageStore(database.writer), metrics);
   const sessions = new Sessions(backends.bus, metrics, log, config.ws.maxBufferedBytes);
   const chat = new ChatService({ config, messages, attachments, writer, bus: backends.bus, limiter: backends.limiter, metrics, log });
   const presence = new PresenceService({ store: backends.presence, contacts, messages, users, bus: backends.bus, log });
