@@ -8,15 +8,26 @@ export type Db = PgDatabase<PgQueryResultHKT, typeof schema>;
 
 export const MIGRATIONS_FOLDER = fileURLToPath(new URL('./migrations', import.meta.url));
 
-/** PostgreSQL over the network, or PGlite in a data folder: one interface for both. */
-export interface Database {
+/**
+ * Runs one fixed hot-path statement by name with positional parameters and returns its rows.
+ * On PostgreSQL it is prepared once per connection (no parse and plan per call).
+ */
+export type StatementRunner = <T>(name: string, text: string, params: unknown[]) => Promise<T[]>;
+
+/** Queries through drizzle, plus the named statements of the hot paths. */
+export interface Connection {
   readonly db: Db;
+  readonly run: StatementRunner;
+}
+
+/** PostgreSQL over the network, or PGlite in a data folder: one interface for both. */
+export interface Database extends Connection {
   /**
    * One connection for the group-commit writer: statements sent on it run one after another
    * in the order they were sent, so a writer can send the next batch before the previous
    * one's results are handled and still keep arrival order.
    */
-  readonly writer: Db;
+  readonly writer: Connection;
   readonly kind: 'postgres' | 'pglite';
   migrate(): Promise<void>;
   ping(): Promise<void>;
@@ -45,9 +56,14 @@ async function openPostgres(url: string, poolSize: number): Promise<Database> {
   const db = drizzle(pool, { schema }) as unknown as Db;
   const writerPool = new pg.Pool({ connectionString: url, max: 1, connectionTimeoutMillis: 5000 });
   writerPool.on('error', () => undefined);
+  const runner =
+    (p: InstanceType<typeof pg.Pool>): StatementRunner =>
+    async <T>(name: string, text: string, params: unknown[]) =>
+      (await p.query({ name, text, values: params })).rows as T[];
   return {
     db,
-    writer: drizzle(writerPool, { schema }) as unknown as Db,
+    run: runner(pool),
+    writer: { db: drizzle(writerPool, { schema }) as unknown as Db, run: runner(writerPool) },
     kind: 'postgres',
     migrate: () => migrate(drizzle(pool), { migrationsFolder: MIGRATIONS_FOLDER }),
     ping: async () => {
@@ -66,10 +82,12 @@ async function openPglite(dataDir: string): Promise<Database> {
   if (dataDir !== 'memory://') mkdirSync(dataDir, { recursive: true });
   const client = await PGlite.create(dataDir);
   const db = drizzle(client, { schema }) as unknown as Db;
+  const run: StatementRunner = async <T>(_name: string, text: string, params: unknown[]) => (await client.query<T>(text, params)).rows;
   return {
     db,
+    run,
     // PGlite is one connection that runs queries in submission order.
-    writer: db,
+    writer: { db, run },
     kind: 'pglite',
     migrate: () => migrate(drizzle(client), { migrationsFolder: MIGRATIONS_FOLDER }),
     ping: async () => {

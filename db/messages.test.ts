@@ -35,7 +35,7 @@ describe.each(['postgres', 'pglite'] as const)('MessageStore on %s', (kind) => {
       database = await openDatabase({ url: null, dataDir: 'memory://', poolSize: 1 });
     }
     await database.migrate();
-    store = new MessageStore(database.db);
+    store = new MessageStore(database);
     contacts = new ContactStore(database.db);
   });
   afterAll(async () => {

@@ -1,5 +1,5 @@
 import { and, desc, asc, eq, gt, inArray, isNull, lt, lte, or, sql } from 'drizzle-orm';
-import type { Db } from './client.ts';
+import type { Connection, Db } from './client.ts';
 import { attachments, contacts, messages } from './schema.ts';
 
 export type Kind = 'text' | 'audio' | 'video';
@@ -76,6 +76,34 @@ function toStored(r: Row): StoredMessage {
   };
 }
 
+/**
+ * One statement (its own transaction, one round trip): insert the batch in order, skip
+ * retried keys, and fold the new rows into both sides' conversation list rows. The contacts
+ * are upserted sorted so concurrent batches lock rows in the same order.
+ */
+const INSERT_BATCH = `
+with input as (
+  select * from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::uuid[])
+    with ordinality as t(conversation, sender, recipient, client_id, kind, body, attachment_id, ord)
+), ins as (
+  insert into messages (conversation, sender, recipient, client_id, kind, body, attachment_id)
+  select conversation, sender, recipient, client_id, kind, body, attachment_id from input order by ord
+  on conflict (conversation, sender, client_id) do nothing
+  returning id, conversation, sender, recipient, client_id, created_at
+), sides as (
+  select sender as owner, recipient as peer, id, created_at, 0 as unread from ins
+  union all
+  select recipient, sender, id, created_at, 1 from ins
+), contact_rows as (
+  insert into contacts (owner, peer, last_message_id, last_message_at, unread)
+  select owner, peer, max(id), max(created_at), sum(unread)::int from sides group by owner, peer order by owner, peer
+  on conflict (owner, peer) do update set
+    last_message_id = greatest(contacts.last_message_id, excluded.last_message_id),
+    last_message_at = greatest(contacts.last_message_at, excluded.last_message_at),
+    unread = contacts.unread + excluded.unread
+)
+select id::text as id, conversation, sender, client_id, created_at from ins`;
+
 interface InsertedRow {
   id: string;
   conversation: string;
@@ -90,7 +118,10 @@ function toDate(v: Date | string): Date {
 }
 
 export class MessageStore {
-  constructor(private readonly db: Db) {}
+  private readonly db: Db;
+  constructor(private readonly conn: Connection) {
+    this.db = conn.db;
+  }
 
   /**
    * Stores a batch in one transaction (one commit for many messages: group commit).
@@ -104,34 +135,17 @@ export class MessageStore {
     const rows = [...unique.values()];
 
     const stored = new Map<string, { id: bigint; createdAt: Date; fresh: boolean; row: NewMessage }>();
-    // One statement (its own transaction, one round trip): insert the batch in order, skip
-    // retried keys, and fold the new rows into both sides' conversation list rows. The
-    // contacts are upserted sorted so concurrent batches lock rows in the same order.
-    const col = <K extends keyof NewMessage>(k: K) => sql.param(rows.map((r) => r[k]));
-    const result = await this.db.execute(sql`
-      with input as (
-        select * from unnest(${col('conversation')}::text[], ${col('sender')}::text[], ${col('recipient')}::text[],
-                             ${col('clientId')}::text[], ${col('kind')}::text[], ${col('body')}::text[], ${col('attachmentId')}::uuid[])
-          with ordinality as t(conversation, sender, recipient, client_id, kind, body, attachment_id, ord)
-      ), ins as (
-        insert into messages (conversation, sender, recipient, client_id, kind, body, attachment_id)
-        select conversation, sender, recipient, client_id, kind, body, attachment_id from input order by ord
-        on conflict (conversation, sender, client_id) do nothing
-        returning id, conversation, sender, recipient, client_id, created_at
-      ), sides as (
-        select sender as owner, recipient as peer, id, created_at, 0 as unread from ins
-        union all
-        select recipient, sender, id, created_at, 1 from ins
-      ), contact_rows as (
-        insert into contacts (owner, peer, last_message_id, last_message_at, unread)
-        select owner, peer, max(id), max(created_at), sum(unread)::int from sides group by owner, peer order by owner, peer
-        on conflict (owner, peer) do update set
-          last_message_id = greatest(contacts.last_message_id, excluded.last_message_id),
-          last_message_at = greatest(contacts.last_message_at, excluded.last_message_at),
-          unread = contacts.unread + excluded.unread
-      )
-      select id::text as id, conversation, sender, client_id, created_at from ins`);
-    for (const r of (result as unknown as { rows: InsertedRow[] }).rows) {
+    const col = <K extends keyof NewMessage>(k: K) => rows.map((r) => r[k]);
+    const inserted = await this.conn.run<InsertedRow>('blockrtc_insert_messages', INSERT_BATCH, [
+      col('conversation'),
+      col('sender'),
+      col('recipient'),
+      col('clientId'),
+      col('kind'),
+      col('body'),
+      col('attachmentId'),
+    ]);
+    for (const r of inserted) {
       const k = idemKey({ conversation: r.conversation, sender: r.sender, clientId: r.client_id });
       stored.set(k, { id: BigInt(r.id), createdAt: toDate(r.created_at), fresh: true, row: unique.get(k)! });
     }

@@ -57,7 +57,7 @@ export async function startSignaling({ config, database, log, extend, media, bac
   const backends = shared ?? createBackends(config, log);
   const db = database.db;
   const users = new UserStore(db);
-  const messages = new MessageStore(db);
+  const messages = new MessageStore(database);
   const contacts = new ContactStore(db);
   const attachments = new AttachmentStore(db);
   const tokens = new TokenService(config.auth.jwtSecret, config.auth.tokenTtlSec);

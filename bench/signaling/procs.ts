@@ -6,7 +6,7 @@
  * left on exit.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { appendFileSync, readdirSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { createInterface } from 'node:readline';
@@ -142,6 +142,7 @@ async function startServer(label: string, args: string[], env: Record<string, st
   const exited = track(proc, maxLifeMs + 5000);
   const logs: string[] = [];
   const keep = (l: string) => {
+    if (serverLogFile) appendFileSync(serverLogFile, `${label} ${l}\n`);
     logs.push(l);
     if (logs.length > 200) logs.shift();
   };
@@ -181,6 +182,11 @@ async function startServer(label: string, args: string[], env: Record<string, st
 }
 
 let serverNodeArgs: string[] = [];
+let serverLogFile: string | null = null;
+/** Copies every output line of the servers under test to a file (diagnostics). */
+export function setServerLogFile(path: string): void {
+  serverLogFile = path;
+}
 /** Extra `node` flags for the servers under test (profiling); not allowed through NODE_OPTIONS. */
 export function setServerNodeArgs(a: string[]): void {
   serverNodeArgs = a;

@@ -5,8 +5,9 @@
  *
  * Flags: --only=idle-bare,idle,idle-multi,connect-rate,chat   --scale=0.1 (fewer connections,
  * shorter runs; for trying the bench out)   --out=path.json
- * --chat=fixed,max,steps (which chat runs)   --server-node-args="--cpu-prof --cpu-prof-dir=/tmp/prof" (extra node flags for the signaling
- * nodes; diagnostics only)
+ * --chat=fixed,max,steps (which chat runs)   --window=4 (in-flight sends per sender in the closed loop)
+ * --server-node-args="--cpu-prof --cpu-prof-dir=/tmp/prof" (extra node flags for the signaling
+ * nodes; diagnostics only)   --server-log=path (copy the servers' output there)
  */
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -21,7 +22,7 @@ import { migrate } from '../../test/helpers/node.ts';
 import { REDIS_URL, clearPrefix, testPrefix } from '../../test/helpers/redis.ts';
 import type { ChatCollectResult, ChatPair, ChatSendResult, ConnectResult } from './ipc.ts';
 import { cpuWatch, sampleMemory, scrape, waitConnections, type CpuReport, type MemorySample } from './measure.ts';
-import { killAll, setServerNodeArgs, sleep, startBareWs, startLoadgen, startSignalingNode, type Loadgen, type ServerProcess } from './procs.ts';
+import { killAll, setServerLogFile, setServerNodeArgs, sleep, startBareWs, startLoadgen, startSignalingNode, type Loadgen, type ServerProcess } from './procs.ts';
 import { nowMs, round, sumErrors, summarize, type Summary } from './stats.ts';
 
 // ---- parameters -------------------------------------------------------------------------
@@ -38,6 +39,7 @@ type Phase = (typeof ALL_PHASES)[number];
 const only = new Set((args.get('only')?.split(',') ?? ALL_PHASES) as Phase[]);
 const scale = Number(args.get('scale') ?? 1);
 const chatRuns = new Set(args.get('chat')?.split(',') ?? ['fixed', 'max', 'steps']);
+if (args.has('server-log')) setServerLogFile(args.get('server-log')!);
 if (args.has('server-node-args')) setServerNodeArgs(args.get('server-node-args')!.split(' ').filter(Boolean));
 const OUT = args.get('out') ?? fileURLToPath(new URL('../results/signaling.json', import.meta.url));
 

@@ -10,7 +10,7 @@ describe('GroupCommitWriter', () => {
   it('commits concurrent sends together, in arrival order, resolving each after its commit', async () => {
     const database = await openDatabase({ url: null, dataDir: 'memory://', poolSize: 1 });
     await database.migrate();
-    const store = new MessageStore(database.db);
+    const store = new MessageStore(database);
     const metrics = createMetrics();
     const writer = new GroupCommitWriter(store, metrics, 50);
     const a = Wallet.createRandom().address;
@@ -83,7 +83,7 @@ describe('GroupCommitWriter', () => {
   it('rejects every waiter of a failed commit and keeps serving', async () => {
     const database = await openDatabase({ url: null, dataDir: 'memory://', poolSize: 1 });
     await database.migrate();
-    const store = new MessageStore(database.db);
+    const store = new MessageStore(database);
     const writer = new GroupCommitWriter(store, createMetrics());
     const a = Wallet.createRandom().address;
     const b = Wallet.createRandom().address;
