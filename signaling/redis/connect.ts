@@ -8,8 +8,40 @@ export type RedisClient = Redis | Cluster;
  * one connection per master so sharded pub/sub reaches only the shard that owns a channel.
  */
 export function createRedis(cfg: Config['redis'], role: 'command' | 'subscriber'): RedisClient {
+  const client = connect(cfg, role);
+  if (role === 'command') {
+    if (client instanceof Cluster) client.on('+node', (node: Redis) => coalesceWrites(node));
+    else coalesceWrites(client);
+  }
+  return client;
+}
+
+/**
+ * Commands sent within one tick leave in one write: the socket is corked at the first and
+ * flushed when the tick's work is done. Unlike ioredis' auto-pipelining, which keeps one
+ * pipeline in flight per connection and holds new commands until its replies are in, this
+ * never makes a command wait for the replies of earlier ones.
+ */
+export function coalesceWrites(client: Redis): void {
+  const send = client.sendCommand.bind(client);
+  let corked: Redis['stream'] | null = null;
+  const flush = () => {
+    corked?.uncork();
+    corked = null;
+  };
+  client.sendCommand = (command, stream) => {
+    if (!corked && client.status === 'ready' && client.stream?.writable) {
+      corked = client.stream;
+      corked.cork();
+      process.nextTick(flush);
+    }
+    return send(command, stream);
+  };
+}
+
+function connect(cfg: Config['redis'], role: 'command' | 'subscriber'): RedisClient {
   const common = {
-    enableAutoPipelining: role === 'command',
+    enableAutoPipelining: false,
     maxRetriesPerRequest: role === 'command' ? 2 : null,
     lazyConnect: false,
   } as const;
