@@ -1,26 +1,13 @@
 import { expect, test } from '@playwright/test';
-import { Cluster, type Web } from './support/servers.ts';
-import { addContact, closeAll, expectReceiving, newPeer, screenshot, signIn, type Peer } from './support/peers.ts';
+import { singleNodeSuite } from './support/suite.ts';
+import { addContact, expectReceiving, newPeer, screenshot, signIn, type Peer } from './support/peers.ts';
 
-let cluster: Cluster;
-let web: Web;
-const peers: Peer[] = [];
-
-test.beforeAll(async () => {
-  test.setTimeout(90_000);
-  cluster = new Cluster();
-  await cluster.init();
-  web = await cluster.all();
-});
-
-test.afterAll(async () => {
-  await closeAll(peers);
-  await cluster?.stop();
-});
+const suite = singleNodeSuite();
+const { peers } = suite;
 
 test('1:1 video call: ring, accept, media both ways, mute seen by the other side, hang up, call recorded', async ({ browser }) => {
-  const alice = await newPeer(browser, web.url, 'alice');
-  const bob = await newPeer(browser, web.url, 'bob');
+  const alice = await newPeer(browser, suite.web.url, 'alice');
+  const bob = await newPeer(browser, suite.web.url, 'bob');
   peers.push(alice, bob);
   await signIn(alice);
   await signIn(bob);
@@ -79,12 +66,12 @@ test('1:1 video call: ring, accept, media both ways, mute seen by the other side
   await expect(bob.page.getByTestId('call-screen')).toHaveCount(0, { timeout: 15_000 });
 
   await expect
-    .poll(async () => (await cluster.query<{ end_reason: string | null }>('select end_reason from calls where id = $1', [callId]))[0]?.end_reason, { timeout: 10_000 })
+    .poll(async () => (await suite.cluster.query<{ end_reason: string | null }>('select end_reason from calls where id = $1', [callId]))[0]?.end_reason, { timeout: 10_000 })
     .toBe('completed');
-  const [call] = await cluster.query<{ kind: string; initiator: string; answered_at: Date | null; ended_at: Date | null }>('select kind, initiator, answered_at, ended_at from calls where id = $1', [callId]);
+  const [call] = await suite.cluster.query<{ kind: string; initiator: string; answered_at: Date | null; ended_at: Date | null }>('select kind, initiator, answered_at, ended_at from calls where id = $1', [callId]);
   expect(call).toMatchObject({ kind: 'video', initiator: alice.address });
   expect(call!.answered_at).not.toBeNull();
-  const parts = await cluster.query<{ address: string; role: string; state: string; joined_at: Date | null; left_at: Date | null }>(
+  const parts = await suite.cluster.query<{ address: string; role: string; state: string; joined_at: Date | null; left_at: Date | null }>(
     'select address, role, state, joined_at, left_at from call_participants where call_id = $1 order by role',
     [callId],
   );

@@ -1,35 +1,22 @@
 import { expect, test } from '@playwright/test';
 import { Wallet } from 'ethers';
-import { Cluster, type Web } from './support/servers.ts';
-import { addContact, closeAll, contact, newPeer, screenshot, signIn, type Peer } from './support/peers.ts';
+import { singleNodeSuite } from './support/suite.ts';
+import { addContact, contact, newPeer, screenshot, signIn, type Peer } from './support/peers.ts';
 
 test.describe.configure({ mode: 'serial' });
 
-let cluster: Cluster;
-let web: Web;
-const peers: Peer[] = [];
-
-test.beforeAll(async () => {
-  test.setTimeout(90_000);
-  cluster = new Cluster();
-  await cluster.init();
-  web = await cluster.all();
-});
-
-test.afterAll(async () => {
-  await closeAll(peers);
-  await cluster?.stop();
-});
+const suite = singleNodeSuite();
+const { peers } = suite;
 
 test('two users chat in real time with receipts, typing and presence; history survives a reload; offline messages arrive at sign-in', async ({ browser }) => {
   const carolWallet = Wallet.createRandom();
   // Carol exists (signed in once) and then goes offline.
-  const carolFirst = await newPeer(browser, web.url, 'carol', carolWallet);
+  const carolFirst = await newPeer(browser, suite.web.url, 'carol', carolWallet);
   await signIn(carolFirst);
   await carolFirst.context.close();
 
-  const alice = await newPeer(browser, web.url, 'alice');
-  const bob = await newPeer(browser, web.url, 'bob');
+  const alice = await newPeer(browser, suite.web.url, 'alice');
+  const bob = await newPeer(browser, suite.web.url, 'bob');
   peers.push(alice, bob);
   await expect(alice.page.getByTestId('signin-dev')).toBeVisible(); // embedded mode offers the labelled dev wallet
   await screenshot(alice.page, 'sign-in');
@@ -95,7 +82,7 @@ test('two users chat in real time with receipts, typing and presence; history su
   await alice.page.getByTestId('send-btn').click();
   const toCarol = alice.page.getByTestId('message').filter({ hasText: 'Carol, call me' });
   await expect(toCarol).toHaveAttribute('data-status', 'sent');
-  const carol = await newPeer(browser, web.url, 'carol-again', carolWallet);
+  const carol = await newPeer(browser, suite.web.url, 'carol-again', carolWallet);
   peers.push(carol);
   await signIn(carol);
   await expect(contact(carol, alice.address).getByTestId('unread')).toHaveText('1');

@@ -1,26 +1,13 @@
 import { expect, test } from '@playwright/test';
-import { Cluster, type Web } from './support/servers.ts';
-import { callAndAccept, closeAll, expectReceiving, newPeer, screenshot, signIn, type Peer } from './support/peers.ts';
+import { singleNodeSuite } from './support/suite.ts';
+import { callAndAccept, expectReceiving, newPeer, screenshot, signIn, type Peer } from './support/peers.ts';
 
-let cluster: Cluster;
-let web: Web;
-const peers: Peer[] = [];
-
-test.beforeAll(async () => {
-  test.setTimeout(90_000);
-  cluster = new Cluster();
-  await cluster.init();
-  web = await cluster.all();
-});
-
-test.afterAll(async () => {
-  await closeAll(peers);
-  await cluster?.stop();
-});
+const suite = singleNodeSuite();
+const { peers } = suite;
 
 test('group video call with 4 peers: everyone receives everyone', async ({ browser }) => {
   for (const name of ['alice', 'bob', 'carol', 'dave']) {
-    const p = await newPeer(browser, web.url, name);
+    const p = await newPeer(browser, suite.web.url, name);
     peers.push(p);
     await signIn(p);
   }

@@ -1,27 +1,13 @@
 import { expect, test } from '@playwright/test';
-import { Cluster, type Web } from './support/servers.ts';
-import { callAndAccept, closeAll, expectReceiving, newPeer, signIn, useTestMedia, type Peer } from './support/peers.ts';
+import { singleNodeSuite } from './support/suite.ts';
+import { callAndAccept, expectReceiving, newPeer, signIn, useTestMedia, type Peer } from './support/peers.ts';
 
-let cluster: Cluster;
-let web: Web;
-const peers: Peer[] = [];
-
-test.beforeAll(async () => {
-  test.setTimeout(90_000);
-  cluster = new Cluster();
-  await cluster.init();
-  await cluster.coturn();
-  web = await cluster.all();
-});
-
-test.afterAll(async () => {
-  await closeAll(peers);
-  await cluster?.stop();
-});
+const suite = singleNodeSuite({ coturn: true });
+const { peers } = suite;
 
 test('relay-only call: all media goes through a real coturn', async ({ browser }) => {
-  const alice = await newPeer(browser, web.url, 'alice');
-  const bob = await newPeer(browser, web.url, 'bob');
+  const alice = await newPeer(browser, suite.web.url, 'alice');
+  const bob = await newPeer(browser, suite.web.url, 'bob');
   peers.push(alice, bob);
   for (const p of peers) {
     await signIn(p);

@@ -726,13 +726,7 @@ export class CallManager extends Emitter<CallManagerEvents> {
     const list = (Array.isArray(to) ? to : [to]).map(normalize);
     const r = await this.engine.signal.request('call.start', { to: list, kind });
     const session = this.track(new CallSession(this.engine, r.callId, kind, this.engine.address ?? '', { ...this.defaults, ...options }, r.participants, 'ringing'));
-    try {
-      await session.join();
-    } catch (err) {
-      await session.leave();
-      throw err;
-    }
-    return session;
+    return this.joinOrLeave(session);
   }
 
   async accept(callId: string, options: CallOptions = {}): Promise<CallSession> {
@@ -741,6 +735,11 @@ export class CallManager extends Emitter<CallManagerEvents> {
     this.ringing.delete(callId);
     const participants: CallParticipant[] = (ring?.participants ?? []).map((address) => ({ address, role: address === ring?.from ? 'initiator' : 'invitee', state: address === ring?.from ? 'joined' : 'ringing', joinedAt: null, leftAt: null }));
     const session = this.track(new CallSession(this.engine, callId, ring?.kind ?? 'video', ring?.from ?? '', { ...this.defaults, ...options }, participants, 'joining'));
+    return this.joinOrLeave(session);
+  }
+
+  /** A session that cannot join leaves the call at once instead of lingering as a participant. */
+  private async joinOrLeave(session: CallSession): Promise<CallSession> {
     try {
       await session.join();
     } catch (err) {
