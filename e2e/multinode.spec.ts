@@ -19,7 +19,7 @@ test.afterAll(async () => {
   await cluster?.stop();
 });
 
-test('peers on two signaling nodes chat and call through an SFU in its own process', async ({ browser }) => {
+test('peers on two signaling nodes chat and call through an SFU in its own process; what is sent while a node is down goes out once when it is back', async ({ browser }) => {
   const alice = await newPeer(browser, a.url, 'alice');
   const bob = await newPeer(browser, b.url, 'bob');
   peers.push(alice, bob);
@@ -40,4 +40,19 @@ test('peers on two signaling nodes chat and call through an SFU in its own proce
   expect(row!.sfu_node).toBe('sfu-solo');
   await bob.page.getByTestId('hangup').click();
   await expect(alice.page.getByTestId('call-screen')).toHaveCount(0, { timeout: 15_000 });
+
+  // Alice's signaling node dies. What she sends meanwhile waits in her outbox and goes out
+  // exactly once when the node is back.
+  await a.node.kill('SIGKILL');
+  await expect(alice.page.getByTestId('conn-status')).toHaveAttribute('data-state', 'reconnecting', { timeout: 15_000 });
+  await alice.page.getByTestId('composer-input').fill('sent while offline');
+  await alice.page.getByTestId('composer-input').press('Enter');
+  const pending = alice.page.getByTestId('message').filter({ hasText: 'sent while offline' });
+  await expect(pending).toHaveAttribute('data-status', 'queued');
+  a = await cluster.restart(a);
+  await expect(alice.page.getByTestId('conn-status')).toHaveAttribute('data-state', 'open', { timeout: 30_000 });
+  await expect(contact(bob, alice.address).getByTestId('last-message')).toHaveText('sent while offline', { timeout: 15_000 });
+  await expect(pending).not.toHaveAttribute('data-status', /queued|sending/);
+  const stored = await cluster.query<{ n: number }>("select count(*)::int as n from messages where body = 'sent while offline'");
+  expect(stored[0]!.n).toBe(1);
 });

@@ -29,6 +29,9 @@ let sfuPortBase = 44000 + Math.floor(Math.random() * 500) * 10;
 
 export interface Web {
   node: NodeProcess;
+  command: 'all' | 'signaling';
+  /** The environment it was started with (PORT included), for a restart. */
+  env: Record<string, string>;
   /** http://127.0.0.1:<port> — what the browser opens. */
   url: string;
 }
@@ -105,9 +108,18 @@ export class Cluster {
   private async web(command: 'all' | 'signaling', extra: Record<string, string>): Promise<Web> {
     const port = await freePort();
     const url = `http://127.0.0.1:${port}`;
-    const node = await startNode(command, this.env({ PORT: String(port), PUBLIC_ORIGIN: url, ...extra }), MAX_LIFE_MS);
+    const env = this.env({ PORT: String(port), PUBLIC_ORIGIN: url, ...extra });
+    const node = await startNode(command, env, MAX_LIFE_MS);
     this.procs.push(node);
-    return { node, url };
+    return { node, command, env, url };
+  }
+
+  /** Starts the node of `web` again on the same port (after it was killed). */
+  async restart(web: Web): Promise<Web> {
+    await web.node.kill('SIGKILL');
+    const node = await startNode(web.command, web.env, MAX_LIFE_MS);
+    this.procs.push(node);
+    return { ...web, node };
   }
 
   /** A real coturn from the generated (test) configuration; later nodes get TURN_URLS/TURN_SECRET. */
