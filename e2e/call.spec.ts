@@ -1,6 +1,6 @@
 import { expect, test } from '@playwright/test';
 import { singleNodeSuite } from './support/suite.ts';
-import { addContact, expectReceiving, newPeer, screenshot, signIn, type Peer } from './support/peers.ts';
+import { addContact, callAndAccept, expectReceiving, inboundStats, newPeer, screenshot, signIn, useTestMedia } from './support/peers.ts';
 
 const suite = singleNodeSuite();
 const { peers } = suite;
@@ -84,4 +84,32 @@ test('1:1 video call: ring, accept, media both ways, mute seen by the other side
     expect(seconds).toBeGreaterThan(1);
     expect(seconds).toBeLessThan(120);
   }
+});
+
+test('a 640 px camera goes out as two simulcast layers and the receiver picks the one it gets', async ({ browser }) => {
+  const carol = await newPeer(browser, suite.web.url, 'carol');
+  const dave = await newPeer(browser, suite.web.url, 'dave');
+  peers.push(carol, dave);
+  await signIn(carol);
+  await signIn(dave);
+  await useTestMedia(carol.page, { video: { width: 640, height: 480, frameRate: 15 }, maxVideoBitrate: 800_000 });
+  await callAndAccept(carol, [dave]);
+  await expectReceiving(dave, [carol]);
+  const carolVideo = async () => (await inboundStats(dave.page)).find((s) => s.address === carol.address && s.kind === 'video');
+  const prefer = (layer: number) =>
+    dave.page.evaluate(async (layer) => {
+      const session = window.blockrtc!.calls.current!;
+      const video = session.remoteTracks.find((t) => t.kind === 'video')!;
+      if (!video.simulcast) throw new Error('not simulcast');
+      await session.setPreferredLayers(video.producerId, layer);
+    }, layer);
+  // The top layer once bandwidth estimation allows it, then the half-size one on request, then back.
+  await prefer(1);
+  await expect.poll(async () => (await carolVideo())?.frameWidth, { timeout: 30_000 }).toBe(640);
+  await prefer(0);
+  await expect.poll(async () => (await carolVideo())?.frameWidth, { timeout: 15_000 }).toBe(320);
+  await prefer(1);
+  await expect.poll(async () => (await carolVideo())?.frameWidth, { timeout: 15_000 }).toBe(640);
+  await expect(dave.page.evaluate(() => window.blockrtc!.calls.current!.setPreferredLayers('no-such-producer', 0))).rejects.toThrow(/Not receiving/);
+  await dave.page.getByTestId('hangup').click();
 });

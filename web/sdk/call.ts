@@ -23,8 +23,13 @@ export interface CallOptions {
   video?: boolean | MediaTrackConstraints;
   /** 'relay' sends everything through TURN (the join answer carries the servers). */
   iceTransportPolicy?: RTCIceTransportPolicy;
-  /** Upper bound for the camera encoding, bits per second. */
+  /** Upper bound for the camera encoding (its top layer with simulcast), bits per second. */
   maxVideoBitrate?: number;
+  /**
+   * Send the camera as simulcast layers so receivers (or the app for small tiles) can pick a
+   * lower one (default true). Only from 640 px wide: smaller pictures get one layer anyway.
+   */
+  simulcast?: boolean;
   /** Leave by itself when every other participant has left, declined or missed (default true). */
   autoLeaveWhenAlone?: boolean;
 }
@@ -41,6 +46,8 @@ export interface RemoteTrack {
   track: MediaStreamTrack;
   /** The sender muted it (mic) or turned it off (camera). */
   paused: boolean;
+  /** Sent as simulcast layers: setPreferredLayers picks which one arrives. */
+  simulcast: boolean;
 }
 
 export interface InboundStat {
@@ -54,6 +61,9 @@ export interface InboundStat {
   framesDecoded: number;
   totalAudioEnergy: number;
   audioLevel: number;
+  /** Size of the last decoded video frame (0 for audio or before the first frame). */
+  frameWidth: number;
+  frameHeight: number;
 }
 
 export type TransportDirection = 'send' | 'recv';
@@ -272,6 +282,8 @@ export class CallSession extends Emitter<CallSessionEvents> {
         framesDecoded: 0,
         totalAudioEnergy: 0,
         audioLevel: 0,
+        frameWidth: 0,
+        frameHeight: 0,
       };
       report?.forEach((r: Record<string, unknown>) => {
         if (r.type !== 'inbound-rtp') return;
@@ -280,6 +292,8 @@ export class CallSession extends Emitter<CallSessionEvents> {
         s.framesDecoded += num(r.framesDecoded);
         s.totalAudioEnergy += num(r.totalAudioEnergy);
         s.audioLevel = Math.max(s.audioLevel, num(r.audioLevel));
+        s.frameWidth = Math.max(s.frameWidth, num(r.frameWidth));
+        s.frameHeight = Math.max(s.frameHeight, num(r.frameHeight));
       });
       out.push(s);
     }
@@ -571,7 +585,7 @@ export class CallSession extends Emitter<CallSessionEvents> {
       // We own the tracks: a rejoin produces the same tracks on new transports.
       stopTracks: false,
       zeroRtpOnPause: true,
-      ...(video ? { encodings: [{ maxBitrate: source === 'screen' ? 1_000_000 : (this.options.maxVideoBitrate ?? 600_000) }], codecOptions: { videoGoogleStartBitrate: 300 } } : {}),
+      ...(video ? { encodings: this.videoEncodings(source, track), codecOptions: { videoGoogleStartBitrate: 300 } } : {}),
       appData: { source, paused: !enabled },
     });
     if (gen !== this.generation) {
@@ -580,6 +594,27 @@ export class CallSession extends Emitter<CallSessionEvents> {
     }
     if (!enabled) producer.pause();
     this.producers.set(source, producer);
+  }
+
+  /** Camera: two or three simulcast layers (quarter, half, full size) when big enough; otherwise one. */
+  private videoEncodings(source: MediaSource, track: MediaStreamTrack): RTCRtpEncodingParameters[] {
+    if (source === 'screen') return [{ maxBitrate: 1_000_000 }];
+    const top = this.options.maxVideoBitrate ?? 600_000;
+    const width = track.getSettings().width ?? 0;
+    if (this.options.simulcast === false || width < 640) return [{ maxBitrate: top }];
+    const scales = width >= 1280 ? [4, 2, 1] : [2, 1];
+    return scales.map((scale) => ({ scaleResolutionDownBy: scale, maxBitrate: Math.round(top / (scale * scale)) }));
+  }
+
+  /**
+   * Which simulcast layer of a remote video arrives (0 = smallest), e.g. the top one for the
+   * active speaker and a small one for thumbnails. Without simulcast there is nothing to pick.
+   */
+  async setPreferredLayers(producerId: string, spatialLayer: number, temporalLayer?: number): Promise<void> {
+    const c = this.consumed.get(producerId);
+    if (!c) throw new BlockRtcClientError('NOT_FOUND', 'Not receiving that track');
+    if (!c.remote.simulcast) return;
+    await this.request('call.setPreferredLayers', { callId: this.callId, consumerId: c.consumer.id, spatialLayer, ...(temporalLayer !== undefined ? { temporalLayer } : {}) });
   }
 
   private queueConsume(p: ProducerEvent, gen: number): void {
@@ -608,6 +643,7 @@ export class CallSession extends Emitter<CallSessionEvents> {
       source: p.source,
       track: consumer.track,
       paused: info.producerPaused || p.paused,
+      simulcast: info.type === 'simulcast',
     };
     this.consumed.set(p.producerId, { consumer, remote });
     this.emit('track-added', remote);
