@@ -86,7 +86,7 @@ test('1:1 video call: ring, accept, media both ways, mute seen by the other side
   }
 });
 
-test('a 640 px camera goes out as two simulcast layers and the receiver picks the one it gets', async ({ browser }) => {
+test('a 640 px camera goes out as two simulcast layers and the receiver picks the one it gets; a shared screen arrives as its own tile', async ({ browser }) => {
   const carol = await newPeer(browser, suite.web.url, 'carol');
   const dave = await newPeer(browser, suite.web.url, 'dave');
   peers.push(carol, dave);
@@ -111,5 +111,17 @@ test('a 640 px camera goes out as two simulcast layers and the receiver picks th
   await prefer(1);
   await expect.poll(async () => (await carolVideo())?.frameWidth, { timeout: 15_000 }).toBe(640);
   await expect(dave.page.evaluate(() => window.blockrtc!.calls.current!.setPreferredLayers('no-such-producer', 0))).rejects.toThrow(/Not receiving/);
+
+  // Screen share: a tile of its own on the other side, with frames flowing, gone when it stops.
+  await carol.page.getByTestId('toggle-screen').click();
+  await expect(carol.page.getByTestId('toggle-screen')).toHaveAttribute('aria-pressed', 'true');
+  const screenTile = dave.page.locator(`[data-testid=tile].screen[data-address="${carol.address}"]`);
+  await expect(screenTile).toHaveCount(1, { timeout: 15_000 });
+  const screenFrames = async () => (await inboundStats(dave.page)).find((s) => s.source === 'screen')?.framesDecoded ?? 0;
+  await expect.poll(screenFrames, { timeout: 15_000 }).toBeGreaterThan(0);
+  const before = await screenFrames();
+  await expect.poll(screenFrames, { timeout: 10_000 }).toBeGreaterThan(before);
+  await carol.page.getByTestId('toggle-screen').click();
+  await expect(screenTile).toHaveCount(0, { timeout: 15_000 });
   await dave.page.getByTestId('hangup').click();
 });
