@@ -1,6 +1,7 @@
 import { expect, test } from '@playwright/test';
 import type { NodeProcess } from '../test/helpers/node.ts';
 import { Cluster, type Web } from './support/servers.ts';
+import { logsOnFailure } from './support/suite.ts';
 import { callAndAccept, closeAll, expectReceiving, newPeer, signIn, type Peer } from './support/peers.ts';
 
 let cluster: Cluster;
@@ -16,6 +17,8 @@ test.beforeAll(async () => {
   web = started[0];
   sfus = [started[1], started[2]];
 });
+
+logsOnFailure(() => cluster);
 
 test.afterAll(async () => {
   await closeAll(peers);

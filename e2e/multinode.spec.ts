@@ -1,5 +1,6 @@
 import { expect, test } from '@playwright/test';
 import { Cluster, type Web } from './support/servers.ts';
+import { logsOnFailure } from './support/suite.ts';
 import { addContact, callAndAccept, closeAll, contact, expectReceiving, newPeer, signIn, type Peer } from './support/peers.ts';
 
 let cluster: Cluster;
@@ -13,6 +14,8 @@ test.beforeAll(async () => {
   await cluster.init();
   [a, b] = await Promise.all([cluster.signaling(), cluster.signaling(), cluster.sfu('sfu-solo')]);
 });
+
+logsOnFailure(() => cluster);
 
 test.afterAll(async () => {
   await closeAll(peers);

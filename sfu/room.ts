@@ -103,8 +103,10 @@ export class Room {
   }
 
   async join(peerId: string, address: string): Promise<{ rtpCapabilities: types.RtpCapabilities; producers: ProducerInfo[]; worker: number }> {
-    // The same device joining again (reconnect, moved call) replaces its old session.
-    if (this.peers.has(peerId)) this.leave(peerId);
+    if (this.closed) throw new SfuError('CALL_NOT_FOUND', 'This media session has ended; rejoin');
+    // The same device joining again (reconnect, moved call) replaces its old session; the
+    // room stays even if that was its only participant.
+    if (this.peers.has(peerId)) this.leave(peerId, { keepRoom: true });
     const slot = this.pickWorker();
     const router = await this.router(slot.index);
     const peer: Peer = { id: peerId, address, worker: slot.index, transports: new Map(), producers: new Map(), consumers: new Map() };
@@ -114,14 +116,14 @@ export class Room {
     return { rtpCapabilities: router.rtpCapabilities, producers: this.producerInfos(peerId), worker: slot.index };
   }
 
-  leave(peerId: string): number {
+  leave(peerId: string, opts: { keepRoom?: boolean } = {}): number {
     const peer = this.peers.get(peerId);
     if (!peer) return this.peers.size;
     this.peers.delete(peerId);
     if (this.dominant?.peerId === peerId) this.dominant = null;
     for (const t of peer.transports.values()) t.close();
     this.emit(this.addresses(), 'call.peerLeft', { callId: this.callId, peerId, address: peer.address });
-    if (this.peers.size === 0) this.close();
+    if (this.peers.size === 0 && !opts.keepRoom) this.close();
     return this.peers.size;
   }
 

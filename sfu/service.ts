@@ -69,7 +69,12 @@ export class SfuService {
   handle<M extends SfuMethod>(method: M, params: SfuParams<M>): Promise<SfuResult<M>> {
     const h = this.handlers[method] as Handler<M> | undefined;
     if (!h) return Promise.reject(new SfuError('BAD_REQUEST', `unknown method ${String(method)}`));
-    return h(params);
+    // Some handlers throw before their first await; callers always get a rejected promise.
+    try {
+      return h(params);
+    } catch (err) {
+      return Promise.reject(err);
+    }
   }
 
   /** Totals for the registry heartbeat. */

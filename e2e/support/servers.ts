@@ -150,6 +150,11 @@ export class Cluster {
     return { port };
   }
 
+  /** The last lines each node logged, for a failed test's report. */
+  recentLogs(lines = 80): string {
+    return this.procs.map((p) => `--- ${p.nodeId} (${p.url || 'no http'})\n${p.logs.slice(-lines).join('\n')}`).join('\n');
+  }
+
   query<T extends Record<string, unknown>>(sql: string, params: unknown[] = []): Promise<T[]> {
     return query<T>(this.databaseUrl, sql, params);
   }

@@ -25,6 +25,7 @@ export function singleNodeSuite(opts: { coturn?: boolean } = {}): Suite {
     if (opts.coturn) await cluster.coturn();
     web = await cluster.all();
   });
+  logsOnFailure(() => cluster);
   test.afterAll(async () => {
     await closeAll(peers);
     await cluster?.stop();
@@ -40,4 +41,12 @@ export function singleNodeSuite(opts: { coturn?: boolean } = {}): Suite {
     },
     peers,
   };
+}
+
+/** A failed test's output ends with what the nodes logged (CI keeps nothing else of them). */
+export function logsOnFailure(cluster: () => Cluster | undefined): void {
+  test.afterEach(async ({}, testInfo) => {
+    const c = cluster();
+    if (c && testInfo.status !== testInfo.expectedStatus) await testInfo.attach('node logs', { body: c.recentLogs(), contentType: 'text/plain' });
+  });
 }

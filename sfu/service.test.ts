@@ -1,0 +1,43 @@
+import { pino } from 'pino';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SfuService } from './service.ts';
+import { WorkerPool } from './worker-pool.ts';
+
+/** The real mediasoup worker, in process. */
+describe('SfuService rooms', () => {
+  const log = pino({ level: 'silent' });
+  let pool: WorkerPool;
+  let service: SfuService;
+  const events: { to: string[]; ev: string }[] = [];
+
+  beforeAll(async () => {
+    pool = await WorkerPool.create({ workers: 1, listenIp: '127.0.0.1', announcedAddress: null, portBase: 43000 + Math.floor(Math.random() * 900), logLevel: 'error' }, log);
+    service = new SfuService(pool, 500, (to, ev) => events.push({ to, ev }), log);
+  });
+  afterAll(() => {
+    service.close();
+    pool.close();
+  });
+
+  it('keeps the media session when its only participant joins again (a rejoin), and ends it when the last one leaves', async () => {
+    const callId = 'call-rejoin-alone';
+    await service.handle('join', { callId, peerId: 'a:dev1', address: '0xA', worker: 0 });
+    const room = service.rooms.get(callId)!;
+    await service.handle('createTransport', { callId, peerId: 'a:dev1', direction: 'send' });
+    // Rejoin of the same device while nobody else is in the call.
+    await service.handle('join', { callId, peerId: 'a:dev1', address: '0xA', worker: 0 });
+    expect(service.rooms.get(callId)).toBe(room);
+    expect(room.closed).toBe(false);
+    const t = await service.handle('createTransport', { callId, peerId: 'a:dev1', direction: 'recv' });
+    expect(t.id).toBeTruthy();
+    expect(room.counts().peers).toBe(1);
+
+    await service.handle('join', { callId, peerId: 'b:dev1', address: '0xB', worker: 0 });
+    expect(events.some((e) => e.ev === 'call.peerJoined' && e.to.includes('0xA'))).toBe(true);
+    expect((await service.handle('leave', { callId, peerId: 'a:dev1' })).remaining).toBe(1);
+    expect((await service.handle('leave', { callId, peerId: 'b:dev1' })).remaining).toBe(0);
+    expect(room.closed).toBe(true);
+    expect(service.rooms.has(callId)).toBe(false);
+    await expect(service.handle('createTransport', { callId, peerId: 'b:dev1', direction: 'send' })).rejects.toMatchObject({ code: 'CALL_NOT_FOUND' });
+  });
+});
