@@ -47,6 +47,10 @@ export function singleNodeSuite(opts: { coturn?: boolean } = {}): Suite {
 export function logsOnFailure(cluster: () => Cluster | undefined): void {
   test.afterEach(async ({}, testInfo) => {
     const c = cluster();
-    if (c && testInfo.status !== testInfo.expectedStatus) await testInfo.attach('node logs', { body: c.recentLogs(), contentType: 'text/plain' });
+    if (!c || testInfo.status === testInfo.expectedStatus) return;
+    // Printed in full (the list reporter shortens attachments) and kept with the results.
+    const logs = c.recentLogs();
+    console.log(`node logs of "${testInfo.title}":\n${logs}`);
+    await testInfo.attach('node logs', { body: logs, contentType: 'text/plain' });
   });
 }

@@ -1,7 +1,8 @@
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { REDIS_URL, clearPrefix, testPrefix } from '../../test/helpers/redis.ts';
-import { coalesceWrites } from './connect.ts';
+import { coalesceWrites, createRedis } from './connect.ts';
+import type { Config } from '../../config/config.ts';
 
 const prefix = testPrefix('coalesce');
 const clients: Redis[] = [];
@@ -28,5 +29,23 @@ describe('coalesceWrites', () => {
     r.disconnect(true);
     await new Promise<void>((resolve) => r.once('ready', () => resolve()));
     expect(await Promise.all([r.incr(`${prefix}n`), r.incr(`${prefix}n`)])).toEqual([101, 102]);
+  });
+});
+
+describe('subscriber connections', () => {
+  it('keep a subscription made the moment the socket connects, before ioredis would call it ready', async () => {
+    const cfg: Config['redis'] = { url: REDIS_URL, clusterNodes: [], keyPrefix: prefix, password: null, tls: false };
+    const sub = createRedis(cfg, 'subscriber') as Redis;
+    const pub = new Redis(REDIS_URL);
+    clients.push(sub, pub);
+    const errors: Error[] = [];
+    sub.on('error', (err: Error) => errors.push(err));
+    const channel = `${prefix}{race}:ev`;
+    const subscribed = new Promise<void>((resolve, reject) => sub.once('connect', () => sub.ssubscribe(channel).then(() => resolve(), reject)));
+    const got = new Promise<string>((resolve) => sub.on('smessage', (_c: string, m: string) => resolve(m)));
+    await subscribed;
+    await pub.spublish(channel, 'hello');
+    expect(await got).toBe('hello');
+    expect(errors).toEqual([]);
   });
 });

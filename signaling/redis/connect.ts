@@ -44,6 +44,10 @@ function connect(cfg: Config['redis'], role: 'command' | 'subscriber'): RedisCli
     enableAutoPipelining: false,
     maxRetriesPerRequest: role === 'command' ? 2 : null,
     lazyConnect: false,
+    // ioredis writes a (S)SUBSCRIBE issued between connect and ready at once, and its ready
+    // check (INFO) then fails in subscriber mode and the subscription is lost: a subscriber
+    // connection skips the check.
+    enableReadyCheck: role !== 'subscriber',
   } as const;
   if (cfg.clusterNodes.length > 0) {
     return new Cluster(
@@ -56,6 +60,7 @@ function connect(cfg: Config['redis'], role: 'command' | 'subscriber'): RedisCli
         shardedSubscribers: role === 'subscriber',
         redisOptions: {
           maxRetriesPerRequest: common.maxRetriesPerRequest,
+          enableReadyCheck: common.enableReadyCheck,
           ...(cfg.password ? { password: cfg.password } : {}),
           ...(cfg.tls ? { tls: {} } : {}),
         },
