@@ -46,7 +46,7 @@ export interface Config {
   redis: { url: string | null; clusterNodes: string[]; keyPrefix: string; password: string | null; tls: boolean };
   db: { url: string | null; dataDir: string; poolSize: number };
   presence: { heartbeatMs: number; staleMs: number; offlineGraceMs: number };
-  limits: { auth: RateLimit; connect: RateLimit; messages: RateLimit; framesPerSec: number };
+  limits: { auth: RateLimit; connect: RateLimit; messages: RateLimit; framesPerSec: number; pendingWrites: number };
   sfu: {
     workers: number;
     listenIp: string;
@@ -194,6 +194,7 @@ export function loadConfig(mode: Mode, env: Env = process.env): Config {
       connect: read('RATE_LIMIT_CONNECT', rate, { limit: 60, windowMs: 60_000 }),
       messages: read('RATE_LIMIT_MESSAGES', rate, { limit: 100, windowMs: 10_000 }),
       framesPerSec: read('WS_MAX_FRAMES_PER_SECOND', int(1, 100_000), 50),
+      pendingWrites: read('CHAT_MAX_PENDING_WRITES', int(100, 1_000_000), 20_000),
     },
     sfu: {
       workers: read('SFU_WORKERS', int(1, 256), Math.max(1, availableParallelism())),

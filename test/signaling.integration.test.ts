@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Wallet } from 'ethers';
 import jwt from 'jsonwebtoken';
+import pg from 'pg';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BEARER_PROTOCOL_PREFIX, SUBPROTOCOL } from '../protocol/index.ts';
@@ -320,6 +321,39 @@ describe.each(['redis', 'cluster'] as const)('signaling tier on %s', (flavour) =
     } finally {
       await Promise.all([x.kill(), y.kill()]);
       if (!cluster) await clearPrefix(limited);
+    }
+  });
+
+  it('refuses sends with a retry hint once too many wait for PostgreSQL, and stores every accepted one', async () => {
+    const busy = await boot({ CHAT_MAX_PENDING_WRITES: '100' });
+    const u = await connect(busy.url);
+    const v = await connect(b.url);
+    // Hold the conversation table so the node's commits wait.
+    const blocker = new pg.Client({ connectionString: db.url });
+    await blocker.connect();
+    try {
+      await blocker.query('begin');
+      await blocker.query('lock table contacts in exclusive mode');
+      const before = await tableCounts(db.url);
+      const sends = Array.from({ length: 150 }, (_, i) => u.send(v.address, `pressure ${i}`));
+      const settled: ('ok' | 'refused')[] = [];
+      const results = sends.map((p) =>
+        p.then(
+          (r) => (settled.push('ok'), r),
+          (err: RequestError) => (settled.push('refused'), err),
+        ),
+      );
+      // Refusals come back while the accepted ones still wait for the lock.
+      await expect.poll(() => settled.filter((x) => x === 'refused').length, { timeout: 10_000 }).toBe(50);
+      expect(settled.filter((x) => x === 'ok')).toHaveLength(0);
+      await blocker.query('commit');
+      const out = await Promise.all(results);
+      const refused = out.filter((r): r is RequestError => r instanceof RequestError);
+      expect(refused).toHaveLength(50);
+      for (const r of refused) expect(r.body).toMatchObject({ code: 'UNAVAILABLE', retryAfterMs: 1000 });
+      expect((await tableCounts(db.url)).messages).toBe(before.messages! + 100);
+    } finally {
+      await blocker.end();
     }
   });
 

@@ -44,6 +44,12 @@ export class ChatService {
       }
       attachment = { id: meta.id, mime: meta.mime, size: meta.size };
     }
+    // Overload: refuse rather than queue without bound (latency would grow for everyone);
+    // clients retry the same client id after the hint.
+    if (writer.pending >= config.limits.pendingWrites) {
+      metrics.rateLimited.inc({ limit: 'pending_writes' });
+      throw new BlockRtcError('UNAVAILABLE', 'This node is busy storing messages; try again shortly', { retryAfterMs: 1000 });
+    }
     const conversation = conversationKey(conn.address, to);
     const row = {
       conversation,

@@ -18,6 +18,7 @@ interface Pending {
 export class GroupCommitWriter {
   private queue: Pending[] = [];
   private running = 0;
+  private inFlight = 0;
   private scheduled = false;
   private idle: (() => void)[] = [];
 
@@ -33,6 +34,11 @@ export class GroupCommitWriter {
       this.queue.push({ msg, resolve, reject });
       this.schedule();
     });
+  }
+
+  /** Messages waiting for a commit or in one. */
+  get pending(): number {
+    return this.queue.length + this.inFlight;
   }
 
   /** Resolves when everything submitted so far is committed (or failed). */
@@ -61,6 +67,7 @@ export class GroupCommitWriter {
 
   private async commit(batch: Pending[]): Promise<void> {
     this.running++;
+    this.inFlight += batch.length;
     this.metrics.commitBatch.observe(batch.length);
     const endTimer = this.metrics.commitSeconds.startTimer();
     try {
@@ -71,6 +78,7 @@ export class GroupCommitWriter {
       for (const p of batch) p.reject(err);
     } finally {
       this.running--;
+      this.inFlight -= batch.length;
     }
     if (this.queue.length > 0) this.schedule();
     else if (this.running === 0) for (const r of this.idle.splice(0)) r();
