@@ -1,5 +1,6 @@
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePortBase } from '../test/helpers/ports.ts';
 import { SfuService } from './service.ts';
 import { WorkerPool } from './worker-pool.ts';
 
@@ -11,7 +12,7 @@ describe('SfuService rooms', () => {
   const events: { to: string[]; ev: string }[] = [];
 
   beforeAll(async () => {
-    pool = await WorkerPool.create({ workers: 1, listenIp: '127.0.0.1', announcedAddress: null, portBase: 43000 + Math.floor(Math.random() * 900), logLevel: 'error' }, log);
+    pool = await WorkerPool.create({ workers: 1, listenIp: '127.0.0.1', announcedAddress: null, portBase: await freePortBase(1), logLevel: 'error' }, log);
     service = new SfuService(pool, 500, (to, ev) => events.push({ to, ev }), log);
   });
   afterAll(() => {

@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RequestError, TestClient } from './helpers/client.ts';
 import { MediaPeer, until } from './helpers/media-peer.ts';
 import { migrate, startNode, type NodeProcess } from './helpers/node.ts';
+import { freePortBase } from './helpers/ports.ts';
 import { createTestDatabase, query } from './helpers/pg.ts';
 import { REDIS_URL, clearPrefix, testPrefix } from './helpers/redis.ts';
 
@@ -18,7 +19,6 @@ describe('calls across signaling and SFU nodes', () => {
   const peers: MediaPeer[] = [];
   let a: NodeProcess;
   let b: NodeProcess;
-  let portBase = 41000 + Math.floor(Math.random() * 200) * 10;
 
   const common = () => ({
     DATABASE_URL: db.url,
@@ -33,9 +33,7 @@ describe('calls across signaling and SFU nodes', () => {
     SFU_COMMAND_TIMEOUT_MS: '3000',
   });
   const sfu = async (extra: Record<string, string> = {}) => {
-    const base = portBase;
-    portBase += 2;
-    const n = await startNode('sfu', { ...common(), SFU_WORKERS: '2', SFU_PORT_BASE: String(base), ...extra });
+    const n = await startNode('sfu', { ...common(), SFU_WORKERS: '2', SFU_PORT_BASE: String(await freePortBase(2)), ...extra });
     procs.push(n);
     return n;
   };

@@ -5,14 +5,16 @@ import { Wallet } from 'ethers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TestClient } from './helpers/client.ts';
 import { startNode, type NodeProcess } from './helpers/node.ts';
+import { freePortBase } from './helpers/ports.ts';
 
 /** `blockrtc all`: PGlite in a data folder and the in-process bus — no PostgreSQL, no Redis. */
 describe('embedded mode', () => {
   const dataDir = mkdtempSync(join(tmpdir(), 'brtc-embedded-'));
-  const env = { DATA_DIR: dataDir, JWT_SECRET: '', REDIS_URL: '', DATABASE_URL: '' };
+  const env = { DATA_DIR: dataDir, JWT_SECRET: '', REDIS_URL: '', DATABASE_URL: '', SFU_WORKERS: '1', SFU_PORT_BASE: '' };
   let node: NodeProcess;
 
   beforeAll(async () => {
+    env.SFU_PORT_BASE = String(await freePortBase(1));
     node = await startNode('all', env);
   });
   afterAll(async () => {

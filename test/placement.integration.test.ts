@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TestClient } from './helpers/client.ts';
 import { MediaPeer, until } from './helpers/media-peer.ts';
 import { migrate, startNode, type NodeProcess } from './helpers/node.ts';
+import { freePortBase } from './helpers/ports.ts';
 import { createTestDatabase, query } from './helpers/pg.ts';
 import { REDIS_URL, clearPrefix, testPrefix } from './helpers/redis.ts';
 
@@ -13,7 +14,6 @@ describe('call placement on the media fleet', () => {
   const procs: NodeProcess[] = [];
   const clients: TestClient[] = [];
   const peers: MediaPeer[] = [];
-  let portBase = 43000 + Math.floor(Math.random() * 200) * 10;
 
   const env = (prefix: string, extra: Record<string, string> = {}) => ({
     DATABASE_URL: db.url,
@@ -28,8 +28,7 @@ describe('call placement on the media fleet', () => {
     ...extra,
   });
   const start = async (cmd: 'signaling' | 'sfu', prefix: string, extra: Record<string, string> = {}) => {
-    const e = cmd === 'sfu' ? { SFU_WORKERS: '2', SFU_PORT_BASE: String(portBase), ...extra } : extra;
-    if (cmd === 'sfu') portBase += 2;
+    const e = cmd === 'sfu' ? { SFU_WORKERS: '2', SFU_PORT_BASE: String(await freePortBase(2)), ...extra } : extra;
     const n = await startNode(cmd, env(prefix, e));
     procs.push(n);
     return n;

@@ -1,12 +1,12 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createSocket } from 'node:dgram';
 import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig } from '../../config/config.ts';
 import { migrate, startNode, type NodeProcess } from '../../test/helpers/node.ts';
 import { createTestDatabase, query } from '../../test/helpers/pg.ts';
+import { freePortBase } from '../../test/helpers/ports.ts';
 import { REDIS_URL, clearPrefix, testPrefix } from '../../test/helpers/redis.ts';
 import { coturnConfig } from '../../turn/coturn.ts';
 
@@ -24,8 +24,6 @@ export async function freePort(): Promise<number> {
   });
 }
 
-/** A range of consecutive free UDP/TCP ports is not checkable cheaply; random bases rarely collide. */
-let sfuPortBase = 44000 + Math.floor(Math.random() * 500) * 10;
 
 export interface Web {
   node: NodeProcess;
@@ -79,13 +77,7 @@ export class Cluster {
   }
 
   private async sfuEnv(): Promise<Record<string, string>> {
-    // Skip ports something else (another test run, a leftover) holds.
-    for (let i = 0; i < 50; i++) {
-      const base = sfuPortBase;
-      sfuPortBase += 10;
-      if ((await udpFree(base)) && (await tcpFree(base))) return { SFU_WORKERS: '1', SFU_PORT_BASE: String(base) };
-    }
-    throw new Error('no free SFU port found');
+    return { SFU_WORKERS: '1', SFU_PORT_BASE: String(await freePortBase(1)) };
   }
 
   /** `blockrtc all`: signaling with its own SFU (joined to the fleet through Redis). */
@@ -176,21 +168,5 @@ function tcpOpen(port: number): Promise<boolean> {
       resolve(true);
     });
     s.once('error', () => resolve(false));
-  });
-}
-
-function udpFree(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = createSocket('udp4');
-    s.once('error', () => resolve(false));
-    s.bind(port, '127.0.0.1', () => s.close(() => resolve(true)));
-  });
-}
-
-function tcpFree(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const srv = createServer();
-    srv.once('error', () => resolve(false));
-    srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
   });
 }
