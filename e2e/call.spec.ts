@@ -1,16 +1,12 @@
 import { expect, test } from '@playwright/test';
 import { singleNodeSuite } from './support/suite.ts';
-import { addContact, callAndAccept, expectReceiving, inboundStats, newPeer, screenshot, signIn, useTestMedia } from './support/peers.ts';
+import { addContact, callAndAccept, expectReceiving, inboundStats, screenshot, useTestMedia } from './support/peers.ts';
 
 const suite = singleNodeSuite();
-const { peers } = suite;
 
 test('1:1 video call: ring, accept, media both ways, mute seen by the other side, hang up, call recorded', async ({ browser }) => {
-  const alice = await newPeer(browser, suite.web.url, 'alice');
-  const bob = await newPeer(browser, suite.web.url, 'bob');
-  peers.push(alice, bob);
-  await signIn(alice);
-  await signIn(bob);
+  const alice = await suite.signedIn(browser, suite.web.url, 'alice');
+  const bob = await suite.signedIn(browser, suite.web.url, 'bob');
   await addContact(alice, bob.address);
   await addContact(bob, alice.address);
   await alice.page.getByTestId('composer-input').fill('Video call in a minute?');
@@ -87,11 +83,8 @@ test('1:1 video call: ring, accept, media both ways, mute seen by the other side
 });
 
 test('a 640 px camera goes out as two simulcast layers and the receiver picks the one it gets; a shared screen arrives as its own tile', async ({ browser }) => {
-  const carol = await newPeer(browser, suite.web.url, 'carol');
-  const dave = await newPeer(browser, suite.web.url, 'dave');
-  peers.push(carol, dave);
-  await signIn(carol);
-  await signIn(dave);
+  const carol = await suite.signedIn(browser, suite.web.url, 'carol');
+  const dave = await suite.signedIn(browser, suite.web.url, 'dave');
   await useTestMedia(carol.page, { video: { width: 640, height: 480, frameRate: 15 }, maxVideoBitrate: 800_000 });
   await callAndAccept(carol, [dave]);
   await expectReceiving(dave, [carol]);

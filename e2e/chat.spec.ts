@@ -1,7 +1,7 @@
 import { expect, test } from '@playwright/test';
 import { Wallet } from 'ethers';
 import { singleNodeSuite } from './support/suite.ts';
-import { addContact, contact, newPeer, screenshot, signIn, type Peer } from './support/peers.ts';
+import { addContact, contact, newPeer, screenshot, signIn } from './support/peers.ts';
 
 test.describe.configure({ mode: 'serial' });
 

@@ -1,43 +1,24 @@
 import { expect, test } from '@playwright/test';
-import type { NodeProcess } from '../test/helpers/node.ts';
-import { Cluster, type Web } from './support/servers.ts';
-import { logsOnFailure } from './support/suite.ts';
-import { callAndAccept, closeAll, expectReceiving, newPeer, signIn, type Peer } from './support/peers.ts';
+import { clusterSuite } from './support/suite.ts';
+import { callAndAccept, expectReceiving } from './support/peers.ts';
 
-let cluster: Cluster;
-let web: Web;
-let sfus: NodeProcess[];
-const peers: Peer[] = [];
-
-test.beforeAll(async () => {
-  test.setTimeout(120_000);
-  cluster = new Cluster();
-  await cluster.init();
-  const started = await Promise.all([cluster.signaling(), cluster.sfu('sfu-a'), cluster.sfu('sfu-b')]);
-  web = started[0];
-  sfus = [started[1], started[2]];
-});
-
-logsOnFailure(() => cluster);
-
-test.afterAll(async () => {
-  await closeAll(peers);
-  await cluster?.stop();
-});
+const suite = clusterSuite(async (cluster) => {
+  const [web, ...sfus] = await Promise.all([cluster.signaling(), cluster.sfu('sfu-a'), cluster.sfu('sfu-b')]);
+  return { web, sfus };
+}, 120_000);
+const { peers } = suite;
 
 test('the SFU node of a running call is killed: the call moves to the other node by itself and media flows again', async ({ browser }) => {
-  const alice = await newPeer(browser, web.url, 'alice');
-  const bob = await newPeer(browser, web.url, 'bob');
-  peers.push(alice, bob);
-  await signIn(alice);
-  await signIn(bob);
+  const { web, sfus } = suite.started;
+  const alice = await suite.signedIn(browser, web.url, 'alice');
+  const bob = await suite.signedIn(browser, web.url, 'bob');
   for (const p of peers) await p.page.evaluate(() => ((window as unknown as { rejoins: number }).rejoins = 0));
   const callId = await callAndAccept(alice, [bob]);
   for (const p of peers) await p.page.evaluate(() => window.blockrtc!.calls.current!.on('rejoin', () => (window as unknown as { rejoins: number }).rejoins++));
   await expectReceiving(alice, [bob]);
   await expectReceiving(bob, [alice]);
 
-  const placement = async () => (await cluster.query<{ sfu_node: string }>('select sfu_node from calls where id = $1', [callId]))[0]!.sfu_node;
+  const placement = async () => (await suite.cluster.query<{ sfu_node: string }>('select sfu_node from calls where id = $1', [callId]))[0]!.sfu_node;
   const before = await placement();
   const victim = sfus.find((n) => n.nodeId === before)!;
   await victim.kill('SIGKILL');

@@ -1,16 +1,12 @@
 import { expect, test } from '@playwright/test';
 import { singleNodeSuite } from './support/suite.ts';
-import { callAndAccept, expectReceiving, newPeer, screenshot, signIn, type Peer } from './support/peers.ts';
+import { callAndAccept, expectReceiving, screenshot, type Peer } from './support/peers.ts';
 
 const suite = singleNodeSuite();
 const { peers } = suite;
 
 test('group video call with 4 peers: everyone receives everyone', async ({ browser }) => {
-  for (const name of ['alice', 'bob', 'carol', 'dave']) {
-    const p = await newPeer(browser, suite.web.url, name);
-    peers.push(p);
-    await signIn(p);
-  }
+  for (const name of ['alice', 'bob', 'carol', 'dave']) await suite.signedIn(browser, suite.web.url, name);
   const [alice, ...others] = peers as [Peer, ...Peer[]];
   await callAndAccept(alice, others);
   for (const p of peers) await expectReceiving(p, peers.filter((x) => x !== p), { timeoutMs: 45_000 });

@@ -1,33 +1,17 @@
 import { expect, test } from '@playwright/test';
-import { Cluster, type Web } from './support/servers.ts';
-import { logsOnFailure } from './support/suite.ts';
-import { addContact, callAndAccept, closeAll, contact, expectReceiving, newPeer, signIn, type Peer } from './support/peers.ts';
+import { clusterSuite } from './support/suite.ts';
+import { addContact, callAndAccept, contact, expectReceiving } from './support/peers.ts';
 
-let cluster: Cluster;
-let a: Web;
-let b: Web;
-const peers: Peer[] = [];
-
-test.beforeAll(async () => {
-  test.setTimeout(120_000);
-  cluster = new Cluster();
-  await cluster.init();
-  [a, b] = await Promise.all([cluster.signaling(), cluster.signaling(), cluster.sfu('sfu-solo')]);
-});
-
-logsOnFailure(() => cluster);
-
-test.afterAll(async () => {
-  await closeAll(peers);
-  await cluster?.stop();
-});
+const suite = clusterSuite(async (cluster) => {
+  const [a, b] = await Promise.all([cluster.signaling(), cluster.signaling(), cluster.sfu('sfu-solo')]);
+  return { a, b };
+}, 120_000);
 
 test('peers on two signaling nodes chat and call through an SFU in its own process; what is sent while a node is down goes out once when it is back', async ({ browser }) => {
-  const alice = await newPeer(browser, a.url, 'alice');
-  const bob = await newPeer(browser, b.url, 'bob');
-  peers.push(alice, bob);
-  await signIn(alice);
-  await signIn(bob);
+  let { a } = suite.started;
+  const { b } = suite.started;
+  const alice = await suite.signedIn(browser, a.url, 'alice');
+  const bob = await suite.signedIn(browser, b.url, 'bob');
   expect(await alice.page.evaluate(() => window.blockrtc!.signal.hello!.node)).not.toBe(await bob.page.evaluate(() => window.blockrtc!.signal.hello!.node));
   await addContact(alice, bob.address);
   await addContact(bob, alice.address);
@@ -39,7 +23,7 @@ test('peers on two signaling nodes chat and call through an SFU in its own proce
   const callId = await callAndAccept(alice, [bob]);
   await expectReceiving(alice, [bob]);
   await expectReceiving(bob, [alice]);
-  const [row] = await cluster.query<{ sfu_node: string }>('select sfu_node from calls where id = $1', [callId]);
+  const [row] = await suite.cluster.query<{ sfu_node: string }>('select sfu_node from calls where id = $1', [callId]);
   expect(row!.sfu_node).toBe('sfu-solo');
   await bob.page.getByTestId('hangup').click();
   await expect(alice.page.getByTestId('call-screen')).toHaveCount(0, { timeout: 15_000 });
@@ -52,10 +36,10 @@ test('peers on two signaling nodes chat and call through an SFU in its own proce
   await alice.page.getByTestId('composer-input').press('Enter');
   const pending = alice.page.getByTestId('message').filter({ hasText: 'sent while offline' });
   await expect(pending).toHaveAttribute('data-status', 'queued');
-  a = await cluster.restart(a);
+  a = await suite.cluster.restart(a);
   await expect(alice.page.getByTestId('conn-status')).toHaveAttribute('data-state', 'open', { timeout: 30_000 });
   await expect(contact(bob, alice.address).getByTestId('last-message')).toHaveText('sent while offline', { timeout: 15_000 });
   await expect(pending).not.toHaveAttribute('data-status', /queued|sending/);
-  const stored = await cluster.query<{ n: number }>("select count(*)::int as n from messages where body = 'sent while offline'");
+  const stored = await suite.cluster.query<{ n: number }>("select count(*)::int as n from messages where body = 'sent while offline'");
   expect(stored[0]!.n).toBe(1);
 });

@@ -1,18 +1,14 @@
 import { expect, test } from '@playwright/test';
 import { singleNodeSuite } from './support/suite.ts';
-import { callAndAccept, expectReceiving, newPeer, signIn, useTestMedia, type Peer } from './support/peers.ts';
+import { callAndAccept, expectReceiving, useTestMedia } from './support/peers.ts';
 
 const suite = singleNodeSuite({ coturn: true });
 const { peers } = suite;
 
 test('relay-only call: all media goes through a real coturn', async ({ browser }) => {
-  const alice = await newPeer(browser, suite.web.url, 'alice');
-  const bob = await newPeer(browser, suite.web.url, 'bob');
-  peers.push(alice, bob);
-  for (const p of peers) {
-    await signIn(p);
-    await useTestMedia(p.page, { iceTransportPolicy: 'relay' });
-  }
+  const alice = await suite.signedIn(browser, suite.web.url, 'alice');
+  const bob = await suite.signedIn(browser, suite.web.url, 'bob');
+  for (const p of peers) await useTestMedia(p.page, { iceTransportPolicy: 'relay' });
   await callAndAccept(alice, [bob]);
   await expectReceiving(alice, [bob]);
   await expectReceiving(bob, [alice]);

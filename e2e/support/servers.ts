@@ -1,29 +1,17 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { connect, createServer } from 'node:net';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig } from '../../config/config.ts';
 import { migrate, startNode, type NodeProcess } from '../../test/helpers/node.ts';
 import { createTestDatabase, query } from '../../test/helpers/pg.ts';
-import { freePortBase } from '../../test/helpers/ports.ts';
+import { freePort, freePortBase } from '../../test/helpers/ports.ts';
 import { REDIS_URL, clearPrefix, testPrefix } from '../../test/helpers/redis.ts';
 import { coturnConfig } from '../../turn/coturn.ts';
 
 /** No process outlives a broken run by more than this. */
 const MAX_LIFE_MS = 10 * 60_000;
-
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as { port: number }).port;
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
 
 export interface Web {
   node: NodeProcess;

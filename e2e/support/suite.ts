@@ -1,29 +1,31 @@
-import { test } from '@playwright/test';
-import { closeAll, type Peer } from './peers.ts';
+import { test, type Browser } from '@playwright/test';
+import { closeAll, newPeer, signIn, type Peer } from './peers.ts';
 import { Cluster, type Web } from './servers.ts';
 
-export interface Suite {
+export interface Suite<T> {
   readonly cluster: Cluster;
-  /** The embedded node (`blockrtc all`) the browsers open. */
-  readonly web: Web;
+  /** What `start` returned: the nodes the test talks to. */
+  readonly started: T;
   /** Peers opened by the test; closed after the file. */
   readonly peers: Peer[];
+  /** A new peer on `url`, signed in, closed with the others. */
+  signedIn(browser: Browser, url: string, name: string): Promise<Peer>;
 }
 
 /**
- * A single-process BlockRTC (`blockrtc all`, with coturn first when asked) started before the
- * file's tests and stopped after them, with the peers they opened.
+ * A fresh cluster (database, Redis prefix) with the nodes `start` launches, up before the
+ * file's tests and stopped after them with the peers they opened; a failed test prints what
+ * the nodes logged.
  */
-export function singleNodeSuite(opts: { coturn?: boolean } = {}): Suite {
+export function clusterSuite<T>(start: (cluster: Cluster) => Promise<T>, setupTimeoutMs = 90_000): Suite<T> {
   let cluster: Cluster | undefined;
-  let web: Web | undefined;
+  let started: { value: T } | undefined;
   const peers: Peer[] = [];
   test.beforeAll(async () => {
-    test.setTimeout(90_000);
+    test.setTimeout(setupTimeoutMs);
     cluster = new Cluster();
     await cluster.init();
-    if (opts.coturn) await cluster.coturn();
-    web = await cluster.all();
+    started = { value: await start(cluster) };
   });
   logsOnFailure(() => cluster);
   test.afterAll(async () => {
@@ -35,16 +37,31 @@ export function singleNodeSuite(opts: { coturn?: boolean } = {}): Suite {
       if (!cluster) throw new Error('suite not started');
       return cluster;
     },
-    get web() {
-      if (!web) throw new Error('suite not started');
-      return web;
+    get started() {
+      if (!started) throw new Error('suite not started');
+      return started.value;
     },
     peers,
+    async signedIn(browser, url, name) {
+      const peer = await newPeer(browser, url, name);
+      peers.push(peer);
+      await signIn(peer);
+      return peer;
+    },
   };
 }
 
+/** A single-process BlockRTC (`blockrtc all`, with coturn first when asked). */
+export function singleNodeSuite(opts: { coturn?: boolean } = {}): Suite<Web> & { readonly web: Web } {
+  const suite = clusterSuite(async (cluster) => {
+    if (opts.coturn) await cluster.coturn();
+    return cluster.all();
+  });
+  return Object.defineProperty(suite, 'web', { get: () => suite.started }) as Suite<Web> & { readonly web: Web };
+}
+
 /** A failed test's output ends with what the nodes logged (CI keeps nothing else of them). */
-export function logsOnFailure(cluster: () => Cluster | undefined): void {
+function logsOnFailure(cluster: () => Cluster | undefined): void {
   test.afterEach(async ({}, testInfo) => {
     const c = cluster();
     if (!c || testInfo.status === testInfo.expectedStatus) return;

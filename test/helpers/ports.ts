@@ -1,6 +1,18 @@
 import { createSocket } from 'node:dgram';
 import { createServer } from 'node:net';
 
+/** A port the kernel just handed out as free (for an HTTP or TURN server under test). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const port = (srv.address() as { port: number }).port;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
 /**
  * Fixed ports for SFU nodes under test (a WebRtcServer listens on UDP and TCP base..base+n-1).
  * Picked below the kernel's ephemeral range (32768 and up) so no outgoing connection of the
