@@ -3,17 +3,17 @@ import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { ConfigError, loadConfig, redactConfig, type Mode } from '../config/config.ts';
 import { openDatabase } from '../db/client.ts';
-import { createLogger } from '../signaling/logger.ts';
+import { createLogger } from '../infra/logger.ts';
 import { startSignaling, type SignalingNode } from '../signaling/node.ts';
 import { createBackends } from '../signaling/backends.ts';
-import { RedisBus } from '../signaling/bus/redis.ts';
-import { createRedis, redisKeys } from '../signaling/redis/connect.ts';
+import { RedisBus } from '../infra/bus/redis.ts';
+import { createRedis, redisKeys } from '../infra/redis/connect.ts';
 import { LocalSfuClient } from '../sfu/channel.ts';
 import { coturnConfig } from '../turn/coturn.ts';
 import { startSfu, type SfuNode } from '../sfu/node.ts';
 import { MemorySfuRegistry, RedisSfuRegistry } from '../sfu/registry.ts';
 import type { Config } from '../config/config.ts';
-import type { Logger } from '../signaling/logger.ts';
+import type { Logger } from '../infra/logger.ts';
 
 const USAGE = `usage: blockrtc <command>
 

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Wallet } from 'ethers';
-import { createTestDatabase } from '../test/helpers/pg.ts';
+import { createTestDatabase } from '../testkit/pg.ts';
 import { openDatabase, type Database } from './client.ts';
 import { ContactStore } from './contacts.ts';
 import { MessageStore, conversationKey, type NewMessage } from './messages.ts';

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { SfuErrorCode, SfuMethod, SfuParams, SfuReplyFrame, SfuRequestFrame, SfuResult } from '../protocol/sfu.ts';
-import type { Logger } from '../signaling/logger.ts';
-import type { RedisClient } from '../signaling/redis/connect.ts';
+import type { Logger } from '../infra/logger.ts';
+import type { RedisClient } from '../infra/redis/connect.ts';
 import { SfuError } from './errors.ts';
 import type { SfuService } from './service.ts';
 

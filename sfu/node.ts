@@ -1,10 +1,10 @@
 import Fastify, { type FastifyInstance } from 'fastify';
 import { Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Config } from '../config/config.ts';
-import type { Bus } from '../signaling/bus/bus.ts';
-import { encodeDelivery } from '../signaling/bus/bus.ts';
-import type { Logger } from '../signaling/logger.ts';
-import type { RedisClient } from '../signaling/redis/connect.ts';
+import type { Bus } from '../infra/bus/bus.ts';
+import { encodeDelivery } from '../infra/bus/bus.ts';
+import type { Logger } from '../infra/logger.ts';
+import type { RedisClient } from '../infra/redis/connect.ts';
 import { RedisCommandServer } from './channel.ts';
 import type { SfuRegistry } from './registry.ts';
 import { SfuService } from './service.ts';

@@ -1,6 +1,6 @@
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
-import { REDIS_URL, clearPrefix, testPrefix } from '../test/helpers/redis.ts';
+import { REDIS_URL, clearPrefix, testPrefix } from '../testkit/redis.ts';
 import { MemorySfuRegistry, RedisSfuRegistry, type SfuRegistry, type WorkerLoad } from './registry.ts';
 
 const prefix = testPrefix('registry');

@@ -1,4 +1,4 @@
-import type { RedisClient } from '../signaling/redis/connect.ts';
+import type { RedisClient } from '../infra/redis/connect.ts';
 
 export interface WorkerLoad {
   index: number;

@@ -1,6 +1,6 @@
 import type { types } from 'mediasoup';
 import type { ConsumerInfo, MediaSource, ProducerInfo, TransportInfo } from '../protocol/sfu.ts';
-import type { Logger } from '../signaling/logger.ts';
+import type { Logger } from '../infra/logger.ts';
 import { MEDIA_CODECS } from './codecs.ts';
 import { SfuError } from './errors.ts';
 import type { WorkerPool, WorkerSlot } from './worker-pool.ts';

@@ -1,6 +1,6 @@
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePortBase } from '../test/helpers/ports.ts';
+import { freePortBase } from '../testkit/ports.ts';
 import { SfuService } from './service.ts';
 import { WorkerPool } from './worker-pool.ts';
 

@@ -1,5 +1,5 @@
 import type { SfuMethod, SfuParams, SfuResult } from '../protocol/sfu.ts';
-import type { Logger } from '../signaling/logger.ts';
+import type { Logger } from '../infra/logger.ts';
 import { SfuError } from './errors.ts';
 import { Room, type RoomEmit } from './room.ts';
 import type { WorkerPool } from './worker-pool.ts';

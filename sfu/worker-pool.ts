@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import * as mediasoup from 'mediasoup';
 import type { types } from 'mediasoup';
-import type { Logger } from '../signaling/logger.ts';
+import type { Logger } from '../infra/logger.ts';
 
 export interface PoolOptions {
   workers: number;

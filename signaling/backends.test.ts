@@ -1,15 +1,15 @@
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it, vi } from 'vitest';
-import { REDIS_URL, clearPrefix, testPrefix } from '../test/helpers/redis.ts';
+import { REDIS_URL, clearPrefix, testPrefix } from '../testkit/redis.ts';
 import { MemoryNonceStore, RedisNonceStore, type NonceStore } from './auth/nonces.ts';
-import { encodeDelivery, decodeDelivery, type Bus } from './bus/bus.ts';
-import { MemoryBus } from './bus/memory.ts';
-import { RedisBus } from './bus/redis.ts';
+import { encodeDelivery, decodeDelivery, type Bus } from '../infra/bus/bus.ts';
+import { MemoryBus } from '../infra/bus/memory.ts';
+import { RedisBus } from '../infra/bus/redis.ts';
 import { MemoryPresenceStore } from './presence/memory.ts';
 import { RedisPresenceStore } from './presence/redis.ts';
 import type { PresenceStore } from './presence/store.ts';
 import { MemoryRateLimiter, RedisRateLimiter, type RateLimiter } from './ratelimit/limiter.ts';
-import { redisKeys } from './redis/connect.ts';
+import { redisKeys } from '../infra/redis/connect.ts';
 
 const prefix = testPrefix('unit');
 const keys = redisKeys(prefix);

@@ -1,14 +1,14 @@
 import type { Config } from '../config/config.ts';
-import type { Bus } from './bus/bus.ts';
-import { MemoryBus } from './bus/memory.ts';
-import { RedisBus } from './bus/redis.ts';
+import type { Bus } from '../infra/bus/bus.ts';
+import { MemoryBus } from '../infra/bus/memory.ts';
+import { RedisBus } from '../infra/bus/redis.ts';
 import { MemoryNonceStore, RedisNonceStore, type NonceStore } from './auth/nonces.ts';
-import type { Logger } from './logger.ts';
+import type { Logger } from '../infra/logger.ts';
 import { MemoryPresenceStore } from './presence/memory.ts';
 import { RedisPresenceStore } from './presence/redis.ts';
 import type { PresenceStore } from './presence/store.ts';
 import { MemoryRateLimiter, RedisRateLimiter, type RateLimiter } from './ratelimit/limiter.ts';
-import { createRedis, redisKeys, type RedisClient } from './redis/connect.ts';
+import { createRedis, redisKeys, type RedisClient } from '../infra/redis/connect.ts';
 
 /** The shared-state pieces, in-process or Redis; chosen once, here. */
 export interface Backends {

@@ -21,7 +21,7 @@ import { healthRoutes } from './http/health.ts';
 import { mediaRoutes } from './http/media.ts';
 import { webAppRoutes } from './http/webapp.ts';
 import { originAllowed } from './http/origin.ts';
-import type { Logger } from './logger.ts';
+import type { Logger } from '../infra/logger.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
 import { PresenceService } from './presence/service.ts';
 import { Sessions } from './sessions.ts';

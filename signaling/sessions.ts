@@ -1,8 +1,8 @@
-import type { Bus } from './bus/bus.ts';
-import { decodeDelivery } from './bus/bus.ts';
+import type { Bus } from '../infra/bus/bus.ts';
+import { decodeDelivery } from '../infra/bus/bus.ts';
 import type { Connection } from './ws/connection.ts';
 import type { Metrics } from './metrics.ts';
-import type { Logger } from './logger.ts';
+import type { Logger } from '../infra/logger.ts';
 
 /**
  * The connections this node holds, by user. Subscribes the node to a user's bus channel

@@ -3,9 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Wallet } from 'ethers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TestClient } from './helpers/client.ts';
-import { startNode, type NodeProcess } from './helpers/node.ts';
-import { freePortBase } from './helpers/ports.ts';
+import { TestClient } from '../testkit/client.ts';
+import { startNode, type NodeProcess } from '../testkit/node.ts';
+import { freePortBase } from '../testkit/ports.ts';
 
 /** `blockrtc all`: PGlite in a data folder and the in-process bus — no PostgreSQL, no Redis. */
 describe('embedded mode', () => {

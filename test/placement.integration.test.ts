@@ -1,11 +1,11 @@
 import { Wallet } from 'ethers';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TestClient } from './helpers/client.ts';
-import { MediaPeer, until } from './helpers/media-peer.ts';
-import { migrate, startNode, type NodeProcess } from './helpers/node.ts';
-import { freePortBase } from './helpers/ports.ts';
-import { createTestDatabase, query } from './helpers/pg.ts';
-import { REDIS_URL, clearPrefix, testPrefix } from './helpers/redis.ts';
+import { TestClient } from '../testkit/client.ts';
+import { MediaPeer, until } from '../testkit/media-peer.ts';
+import { migrate, startNode, type NodeProcess } from '../testkit/node.ts';
+import { freePortBase } from '../testkit/ports.ts';
+import { createTestDatabase, query } from '../testkit/pg.ts';
+import { REDIS_URL, clearPrefix, testPrefix } from '../testkit/redis.ts';
 
 /** Placement across SFU node processes: load, staleness, failure, and a call spanning workers. */
 describe('call placement on the media fleet', () => {

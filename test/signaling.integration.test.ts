@@ -5,10 +5,10 @@ import pg from 'pg';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BEARER_PROTOCOL_PREFIX, SUBPROTOCOL } from '../protocol/index.ts';
-import { RequestError, TestClient, postJson, signIn, signSiwe } from './helpers/client.ts';
-import { startNode, migrate, TEST_JWT_SECRET, type NodeProcess } from './helpers/node.ts';
-import { createTestDatabase, query, tableCounts } from './helpers/pg.ts';
-import { REDIS_URL, clearPrefix, startRedisCluster, testPrefix, type TestCluster } from './helpers/redis.ts';
+import { RequestError, TestClient, postJson, signIn, signSiwe } from '../testkit/client.ts';
+import { startNode, migrate, TEST_JWT_SECRET, type NodeProcess } from '../testkit/node.ts';
+import { createTestDatabase, query, tableCounts } from '../testkit/pg.ts';
+import { REDIS_URL, clearPrefix, startRedisCluster, testPrefix, type TestCluster } from '../testkit/redis.ts';
 
 /**
  * Two real signaling nodes (child processes) on real PostgreSQL and Redis; the same suite

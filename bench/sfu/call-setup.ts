@@ -1,9 +1,9 @@
 import { Wallet } from 'ethers';
-import { TestClient } from '../../test/helpers/client.ts';
-import { MediaPeer, until } from '../../test/helpers/media-peer.ts';
-import { migrate, startNode } from '../../test/helpers/node.ts';
-import { createTestDatabase } from '../../test/helpers/pg.ts';
-import { REDIS_URL, clearPrefix, testPrefix } from '../../test/helpers/redis.ts';
+import { TestClient } from '../../testkit/client.ts';
+import { MediaPeer, until } from '../../testkit/media-peer.ts';
+import { migrate, startNode } from '../../testkit/node.ts';
+import { createTestDatabase } from '../../testkit/pg.ts';
+import { REDIS_URL, clearPrefix, testPrefix } from '../../testkit/redis.ts';
 import { percentiles, type Percentiles } from './control-plane.ts';
 
 export interface CallSetupResult {

@@ -1,7 +1,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { REDIS_URL, clearPrefix, testPrefix } from '../../test/helpers/redis.ts';
+import { REDIS_URL, clearPrefix, testPrefix } from '../../testkit/redis.ts';
 import { measureCallSetup } from './call-setup.ts';
 import { measureCapacity } from './capacity.ts';
 import { measureControlPlane } from './control-plane.ts';

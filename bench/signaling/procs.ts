@@ -7,7 +7,7 @@
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { appendFileSync, readdirSync, readFileSync } from 'node:fs';
-import { freePort } from '../../test/helpers/ports.ts';
+import { freePort } from '../../testkit/ports.ts';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { createInterface } from 'node:readline';
 import type { Command, CommandName, Reply, ResultMap } from './ipc.ts';

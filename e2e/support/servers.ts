@@ -4,10 +4,10 @@ import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig } from '../../config/config.ts';
-import { migrate, startNode, type NodeProcess } from '../../test/helpers/node.ts';
-import { createTestDatabase, query } from '../../test/helpers/pg.ts';
-import { freePort, freePortBase } from '../../test/helpers/ports.ts';
-import { REDIS_URL, clearPrefix, testPrefix } from '../../test/helpers/redis.ts';
+import { migrate, startNode, type NodeProcess } from '../../testkit/node.ts';
+import { createTestDatabase, query } from '../../testkit/pg.ts';
+import { freePort, freePortBase } from '../../testkit/ports.ts';
+import { REDIS_URL, clearPrefix, testPrefix } from '../../testkit/redis.ts';
 import { coturnConfig } from '../../turn/coturn.ts';
 
 /** No process outlives a broken run by more than this. */

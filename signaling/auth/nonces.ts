@@ -1,4 +1,4 @@
-import type { RedisClient, RedisKeys } from '../redis/connect.ts';
+import type { RedisClient, RedisKeys } from '../../infra/redis/connect.ts';
 
 /** Single-use sign-in nonces with a time to live. */
 export interface NonceStore {

@@ -8,9 +8,9 @@ import type { SfuClient } from '../../sfu/channel.ts';
 import { SfuError } from '../../sfu/errors.ts';
 import type { Placement, SfuRegistry } from '../../sfu/registry.ts';
 import { turnCredentials } from '../../turn/credentials.ts';
-import type { Bus } from '../bus/bus.ts';
-import { encodeDelivery } from '../bus/bus.ts';
-import type { Logger } from '../logger.ts';
+import type { Bus } from '../../infra/bus/bus.ts';
+import { encodeDelivery } from '../../infra/bus/bus.ts';
+import type { Logger } from '../../infra/logger.ts';
 import type { Connection } from '../ws/connection.ts';
 
 interface Joined {

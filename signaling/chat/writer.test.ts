@@ -2,7 +2,7 @@ import { Wallet } from 'ethers';
 import { describe, expect, it } from 'vitest';
 import { openDatabase } from '../../db/client.ts';
 import { MessageStore, conversationKey, type InsertOutcome } from '../../db/messages.ts';
-import { createTestDatabase } from '../../test/helpers/pg.ts';
+import { createTestDatabase } from '../../testkit/pg.ts';
 import { createMetrics } from '../metrics.ts';
 import { GroupCommitWriter } from './writer.ts';
 

@@ -1,7 +1,7 @@
 import type { FastifyError, FastifyInstance } from 'fastify';
 import type { z } from 'zod';
 import { BlockRtcError } from '../../protocol/errors.ts';
-import type { Logger } from '../logger.ts';
+import type { Logger } from '../../infra/logger.ts';
 
 export function parseBody<T>(schema: z.ZodType<T>, body: unknown): T {
   const r = schema.safeParse(body);

@@ -1,4 +1,4 @@
-import type { RedisClient, RedisKeys } from '../redis/connect.ts';
+import type { RedisClient, RedisKeys } from '../../infra/redis/connect.ts';
 import type { PresenceRecord, PresenceStore } from './store.ts';
 
 const SEEN_TTL_SEC = 90 * 24 * 3600;

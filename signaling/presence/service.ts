@@ -4,9 +4,9 @@ import { conversationKey, type MessageStore } from '../../db/messages.ts';
 import type { UserStore } from '../../db/users.ts';
 import type { Contact, PresenceState, Request, ResultMap } from '../../protocol/index.ts';
 import { BlockRtcError } from '../../protocol/errors.ts';
-import type { Bus } from '../bus/bus.ts';
-import { encodeDelivery } from '../bus/bus.ts';
-import type { Logger } from '../logger.ts';
+import type { Bus } from '../../infra/bus/bus.ts';
+import { encodeDelivery } from '../../infra/bus/bus.ts';
+import type { Logger } from '../../infra/logger.ts';
 import type { Connection } from '../ws/connection.ts';
 import type { PresenceStore } from './store.ts';
 

@@ -1,5 +1,5 @@
 import type { RateLimit } from '../../config/config.ts';
-import type { RedisClient, RedisKeys } from '../redis/connect.ts';
+import type { RedisClient, RedisKeys } from '../../infra/redis/connect.ts';
 
 export interface LimitResult {
   ok: boolean;

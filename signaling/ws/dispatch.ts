@@ -1,6 +1,6 @@
 import { BlockRtcError, type ErrorBody } from '../../protocol/errors.ts';
 import { isRequestType, requestSchemas, type Request, type RequestType, type ResultMap } from '../../protocol/index.ts';
-import type { Logger } from '../logger.ts';
+import type { Logger } from '../../infra/logger.ts';
 import type { Metrics } from '../metrics.ts';
 import type { Connection } from './connection.ts';
 

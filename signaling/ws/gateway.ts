@@ -6,7 +6,7 @@ import { BEARER_PROTOCOL_PREFIX, PROTOCOL_VERSION, SUBPROTOCOL } from '../../pro
 import { BlockRtcError, ERRORS } from '../../protocol/errors.ts';
 import type { HelloEvent } from '../../protocol/index.ts';
 import type { TokenClaims, TokenService } from '../auth/tokens.ts';
-import type { Logger } from '../logger.ts';
+import type { Logger } from '../../infra/logger.ts';
 import type { Metrics } from '../metrics.ts';
 import type { RateLimiter } from '../ratelimit/limiter.ts';
 import { clientIp, originAllowed } from '../http/origin.ts';

@@ -1,6 +1,6 @@
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it, vi } from 'vitest';
-import { REDIS_URL, clearPrefix, testPrefix } from '../../test/helpers/redis.ts';
+import { REDIS_URL, clearPrefix, testPrefix } from '../../testkit/redis.ts';
 import { coalesceWrites, createRedis } from './connect.ts';
 import type { Config } from '../../config/config.ts';
 

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { Device, MediaStreamTrack, RTCRtpCodecParameters, RtpHeader, RtpPacket, useSdesMid, type types } from 'msc-node';
-import type { JoinResult, ProducerEvent } from '../../protocol/index.ts';
+import type { JoinResult, ProducerEvent } from '../protocol/index.ts';
 import type { TestClient } from './client.ts';
 
 type Transport = types.Transport;

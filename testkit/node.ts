@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
 
-const BIN = fileURLToPath(new URL('../../bin/blockrtc.mjs', import.meta.url));
+const BIN = fileURLToPath(new URL('../bin/blockrtc.mjs', import.meta.url));
 export const TEST_JWT_SECRET = 'test-secret-test-secret-test-secret-0123456789';
 
 export interface NodeProcess {

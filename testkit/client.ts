@@ -13,7 +13,7 @@ import {
   type RequestType,
   type ResultMap,
   type TokenResponse,
-} from '../../protocol/index.ts';
+} from '../protocol/index.ts';
 
 export class RequestError extends Error {
   constructor(readonly body: ErrorBody) {
