@@ -11,7 +11,8 @@ import { createRedis, redisKeys } from '../infra/redis/connect.ts';
 import { LocalSfuClient } from '../sfu/channel.ts';
 import { coturnConfig } from '../turn/coturn.ts';
 import { startSfu, type SfuNode } from '../sfu/node.ts';
-import { MemorySfuRegistry, RedisSfuRegistry } from '../sfu/registry.ts';
+import { MemorySfuRegistry } from '../sfu/registry/memory.ts';
+import { RedisSfuRegistry } from '../sfu/registry/redis.ts';
 import type { Config } from '../config/config.ts';
 import type { Logger } from '../infra/logger.ts';
 

@@ -6,7 +6,7 @@ import { encodeDelivery } from '../infra/bus/bus.ts';
 import type { Logger } from '../infra/logger.ts';
 import type { RedisClient } from '../infra/redis/connect.ts';
 import { RedisCommandServer } from './channel.ts';
-import type { SfuRegistry } from './registry.ts';
+import type { SfuRegistry } from './registry/registry.ts';
 import { SfuService } from './service.ts';
 import { WorkerPool } from './worker-pool.ts';
 

@@ -1,14 +1,18 @@
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { REDIS_URL, clearPrefix, testPrefix } from '../testkit/redis.ts';
-import { MemoryNonceStore, RedisNonceStore, type NonceStore } from './auth/nonces.ts';
+import { MemoryNonceStore } from './auth/nonces/memory.ts';
+import { RedisNonceStore } from './auth/nonces/redis.ts';
+import type { NonceStore } from './auth/nonces/store.ts';
 import { encodeDelivery, decodeDelivery, type Bus } from '../infra/bus/bus.ts';
 import { MemoryBus } from '../infra/bus/memory.ts';
 import { RedisBus } from '../infra/bus/redis.ts';
 import { MemoryPresenceStore } from './presence/memory.ts';
 import { RedisPresenceStore } from './presence/redis.ts';
 import type { PresenceStore } from './presence/store.ts';
-import { MemoryRateLimiter, RedisRateLimiter, type RateLimiter } from './ratelimit/limiter.ts';
+import type { RateLimiter } from './ratelimit/limiter.ts';
+import { MemoryRateLimiter } from './ratelimit/memory.ts';
+import { RedisRateLimiter } from './ratelimit/redis.ts';
 import { redisKeys } from '../infra/redis/connect.ts';
 
 const prefix = testPrefix('unit');

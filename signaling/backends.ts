@@ -2,12 +2,16 @@ import type { Config } from '../config/config.ts';
 import type { Bus } from '../infra/bus/bus.ts';
 import { MemoryBus } from '../infra/bus/memory.ts';
 import { RedisBus } from '../infra/bus/redis.ts';
-import { MemoryNonceStore, RedisNonceStore, type NonceStore } from './auth/nonces.ts';
+import { MemoryNonceStore } from './auth/nonces/memory.ts';
+import { RedisNonceStore } from './auth/nonces/redis.ts';
+import type { NonceStore } from './auth/nonces/store.ts';
 import type { Logger } from '../infra/logger.ts';
 import { MemoryPresenceStore } from './presence/memory.ts';
 import { RedisPresenceStore } from './presence/redis.ts';
 import type { PresenceStore } from './presence/store.ts';
-import { MemoryRateLimiter, RedisRateLimiter, type RateLimiter } from './ratelimit/limiter.ts';
+import type { RateLimiter } from './ratelimit/limiter.ts';
+import { MemoryRateLimiter } from './ratelimit/memory.ts';
+import { RedisRateLimiter } from './ratelimit/redis.ts';
 import { createRedis, redisKeys, type RedisClient } from '../infra/redis/connect.ts';
 
 /** The shared-state pieces, in-process or Redis; chosen once, here. */

@@ -6,7 +6,7 @@ import type { CallParticipant, CallSummary, Request, ResultMap } from '../../pro
 import type { SfuMethod, SfuParams, SfuResult } from '../../protocol/sfu.ts';
 import type { SfuClient } from '../../sfu/channel.ts';
 import { SfuError } from '../../sfu/errors.ts';
-import type { Placement, SfuRegistry } from '../../sfu/registry.ts';
+import type { Placement, SfuRegistry } from '../../sfu/registry/registry.ts';
 import { turnCredentials } from '../../turn/credentials.ts';
 import type { Bus } from '../../infra/bus/bus.ts';
 import { encodeDelivery } from '../../infra/bus/bus.ts';

@@ -3,7 +3,7 @@ import type { Config } from '../../config/config.ts';
 import type { UserStore } from '../../db/users.ts';
 import { verifyRequest, type NonceResponse, type TokenResponse } from '../../protocol/index.ts';
 import { BlockRtcError } from '../../protocol/errors.ts';
-import type { NonceStore } from '../auth/nonces.ts';
+import type { NonceStore } from '../auth/nonces/store.ts';
 import { newNonce, verifySiwe } from '../auth/siwe.ts';
 import type { TokenService } from '../auth/tokens.ts';
 import type { Metrics } from '../metrics.ts';

@@ -1,7 +1,9 @@
 import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
-import { REDIS_URL, clearPrefix, testPrefix } from '../testkit/redis.ts';
-import { MemorySfuRegistry, RedisSfuRegistry, type SfuRegistry, type WorkerLoad } from './registry.ts';
+import { REDIS_URL, clearPrefix, testPrefix } from '../../testkit/redis.ts';
+import { MemorySfuRegistry } from './memory.ts';
+import { RedisSfuRegistry } from './redis.ts';
+import type { SfuRegistry, WorkerLoad } from './registry.ts';
 
 const prefix = testPrefix('registry');
 const redis = new Redis(REDIS_URL);
