@@ -4,15 +4,12 @@ import { randomBytes } from 'node:crypto';
 import { ConfigError, loadConfig, redactConfig, type Mode } from '../config/config.ts';
 import { openDatabase } from '../db/client.ts';
 import { createLogger } from '../infra/logger.ts';
-import { startSignaling, type SignalingNode } from '../signaling/node.ts';
+import { startSignaling } from '../signaling/node.ts';
 import { createBackends } from '../signaling/backends.ts';
-import { RedisBus } from '../infra/bus/redis.ts';
-import { createRedis, redisKeys } from '../infra/redis/connect.ts';
-import { LocalSfuClient } from '../sfu/channel.ts';
+import { createRedisPair } from '../infra/redis/connect.ts';
 import { coturnConfig } from '../turn/coturn.ts';
 import { startSfu, type SfuNode } from '../sfu/node.ts';
-import { MemorySfuRegistry } from '../sfu/registry/memory.ts';
-import { RedisSfuRegistry } from '../sfu/registry/redis.ts';
+import { createSfuRegistry } from '../sfu/registry/create.ts';
 import type { Config } from '../config/config.ts';
 import type { Logger } from '../infra/logger.ts';
 
@@ -74,39 +71,47 @@ async function main(argv: string[]): Promise<number> {
   // The embedded mode owns its database, so it keeps the schema current itself.
   if (mode === 'all') await database.migrate();
 
+  // The embedded mode runs an SFU node in this process; with Redis it also joins the fleet.
+  const backends = createBackends(config, log);
   let sfuNode: SfuNode | null = null;
-  let node: SignalingNode;
-  if (mode === 'all') {
-    // Embedded: the SFU runs in this process; with Redis configured it also joins the fleet.
-    const backends = createBackends(config, log);
-    const registry = backends.redis
-      ? new RedisSfuRegistry(backends.redis, config.redis.keyPrefix, config.presence.staleMs, config.sfu.maxConsumersPerWorker)
-      : new MemorySfuRegistry(config.presence.staleMs, config.sfu.maxConsumersPerWorker);
-    sfuNode = await startSfu({ config, log, bus: backends.bus, registry, ...(backends.redis && backends.sub ? { redis: { cmd: backends.redis, sub: backends.sub } } : {}) });
-    const media = backends.redis ? undefined : { registry, sfu: new LocalSfuClient(new Map([[sfuNode.id, sfuNode.service]])) };
-    node = await startSignaling({ config, database, log, backends, ...(media ? { media } : {}) });
-  } else {
-    node = await startSignaling({ config, database, log });
-  }
-  if (mode === 'all') {
-    log.info({ url: node.url, database: database.kind, bus: node.backends.kind }, `BlockRTC is running at ${node.url}`);
-  }
+  if (mode === 'all') sfuNode = await startSfu({ config, log, registry: backends.registry, ...(backends.redis ? { redis: backends.redis } : {}) });
+  const node = await startSignaling({ config, database, log, backends, ...(sfuNode && !backends.redis ? { localSfu: sfuNode } : {}) });
+  if (mode === 'all') log.info({ url: node.url, database: database.kind, bus: backends.kind }, `BlockRTC is running at ${node.url}`);
 
+  onShutdown(config, log, (signal) => node.drain(signal === 'SIGTERM' ? 'node shutting down' : signal), async () => {
+    await sfuNode?.close();
+    await backends.close();
+    await database.close();
+  });
+  return -1;
+}
+
+async function runSfu(config: Config, log: Logger): Promise<number> {
+  const redis = createRedisPair(config.redis, log);
+  const node = await startSfu({ config, log, registry: createSfuRegistry(config, redis.cmd), redis, http: true });
+  onShutdown(config, log, () => node.drain(), async () => {
+    redis.cmd.disconnect();
+    redis.sub.disconnect();
+  });
+  return -1;
+}
+
+/**
+ * SIGTERM/SIGINT: drain, then release what the process holds, then exit; a hard deadline
+ * makes the process leave whatever hangs.
+ */
+function onShutdown(config: Config, log: Logger, drain: (signal: string) => Promise<void>, release: () => Promise<void>): void {
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;
     stopping = true;
     log.info({ signal }, 'shutting down');
-    // Hard deadline: whatever hangs, the process leaves.
     setTimeout(() => {
       log.error('drain deadline passed; exiting');
       process.exit(1);
-    }, config.drainTimeoutMs + 2000).unref();
-    node
-      .drain(signal === 'SIGTERM' ? 'node shutting down' : signal)
-      .then(() => sfuNode?.close())
-      .then(() => node.backends.close())
-      .then(() => database.close())
+    }, config.drainTimeoutMs + 5000).unref();
+    drain(signal)
+      .then(release)
       .then(
         () => process.exit(0),
         (err: unknown) => {
@@ -117,36 +122,6 @@ async function main(argv: string[]): Promise<number> {
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
-  return -1;
-}
-
-async function runSfu(config: Config, log: Logger): Promise<number> {
-  const cmd = createRedis(config.redis, 'command');
-  const sub = createRedis(config.redis, 'subscriber');
-  for (const c of [cmd, sub]) c.on('error', (err: unknown) => log.warn({ err }, 'redis connection error'));
-  const registry = new RedisSfuRegistry(cmd, config.redis.keyPrefix, config.presence.staleMs, config.sfu.maxConsumersPerWorker);
-  const bus = new RedisBus(cmd, sub, redisKeys(config.redis.keyPrefix));
-  const node = await startSfu({ config, log, bus, registry, redis: { cmd, sub }, http: true });
-  let stopping = false;
-  const stop = (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    log.info({ signal }, 'sfu shutting down');
-    setTimeout(() => process.exit(1), config.drainTimeoutMs + 5000).unref();
-    node
-      .drain()
-      .then(() => (cmd.disconnect(), sub.disconnect()))
-      .then(
-        () => process.exit(0),
-        (err: unknown) => {
-          log.error({ err }, 'sfu shutdown failed');
-          process.exit(1);
-        },
-      );
-  };
-  process.on('SIGTERM', () => stop('SIGTERM'));
-  process.on('SIGINT', () => stop('SIGINT'));
-  return -1;
 }
 
 function embeddedSecret(dataDir: string): string {

@@ -1,10 +1,6 @@
 import { z } from 'zod';
 
-/** Version carried in the WebSocket subprotocol `blockrtc.v1`. */
-export const PROTOCOL_VERSION = 1;
-export const SUBPROTOCOL = `blockrtc.v${PROTOCOL_VERSION}`;
-/** Browsers cannot set headers on a WebSocket, so the token travels as a second subprotocol. */
-export const BEARER_PROTOCOL_PREFIX = 'bearer.';
+export { BEARER_PROTOCOL_PREFIX, PROTOCOL_VERSION, SUBPROTOCOL, type AppConfig } from './constants.ts';
 
 export const address = z.string().regex(/^0x[0-9a-fA-F]{40}$/, 'expected a 0x-prefixed 20-byte hex address');
 /** Server-assigned ids are decimal strings (bigint in the database). */

@@ -39,7 +39,8 @@ interface Scoped {
 }
 
 export interface SfuCommands {
-  join: { params: Scoped & { address: string; worker: number }; result: { rtpCapabilities: ms.RtpCapabilities; producers: ProducerInfo[]; worker: number } };
+  /** `origin` is the signaling node that serves this peer: media events for it go there. */
+  join: { params: Scoped & { address: string; worker: number; origin: string }; result: { rtpCapabilities: ms.RtpCapabilities; producers: ProducerInfo[]; worker: number } };
   leave: { params: Scoped; result: { remaining: number } };
   createTransport: { params: Scoped & { direction: 'send' | 'recv' }; result: TransportInfo };
   connectTransport: { params: Scoped & { transportId: string; dtlsParameters: ms.DtlsParameters }; result: Record<string, never> };
@@ -72,3 +73,25 @@ export interface SfuRequestFrame {
   params: unknown;
 }
 export type SfuReplyFrame = { id: string; ok: true; data: unknown } | { id: string; ok: false; code: SfuErrorCode; message: string };
+/** On a signaling node's reply channel: either the answer to a request or a media event. */
+export type SfuToSignalingFrame = SfuReplyFrame | ({ id?: undefined } & MediaEventFrame);
+
+/**
+ * What the media tier reports about a call, in its own shape: the signaling call service
+ * turns these into client events. The SFU never writes the client wire format.
+ */
+export type MediaEvent =
+  | { type: 'peerJoined'; callId: string; peerId: string; address: string }
+  | { type: 'peerLeft'; callId: string; peerId: string; address: string }
+  | { type: 'producerAdded'; producer: ProducerInfo }
+  | { type: 'producerClosed'; callId: string; producerId: string; peerId: string }
+  | { type: 'producerPaused'; callId: string; producerId: string; peerId: string; paused: boolean }
+  | { type: 'activeSpeaker'; callId: string; peerId: string; address: string }
+  /** The media session is gone (worker died, node drained): its participants join again. */
+  | { type: 'rejoin'; callId: string; reason: string };
+
+/** A media event and the participants (addresses) it is for. */
+export interface MediaEventFrame {
+  to: string[];
+  event: MediaEvent;
+}

@@ -1,26 +1,45 @@
 import { randomBytes } from 'node:crypto';
-import type { SfuErrorCode, SfuMethod, SfuParams, SfuReplyFrame, SfuRequestFrame, SfuResult } from '../protocol/sfu.ts';
+import type { MediaEventFrame, SfuErrorCode, SfuMethod, SfuParams, SfuReplyFrame, SfuRequestFrame, SfuResult, SfuToSignalingFrame } from '../protocol/sfu.ts';
 import type { Logger } from '../infra/logger.ts';
 import type { RedisClient } from '../infra/redis/connect.ts';
 import { SfuError } from './errors.ts';
 import type { SfuService } from './service.ts';
 
-/** How signaling nodes reach SFU nodes: typed requests with ids, timeouts and clear errors. */
+/**
+ * How signaling nodes reach SFU nodes: typed requests with ids, timeouts and clear errors;
+ * and the way back: media events for the participants this signaling node serves.
+ */
 export interface SfuClient {
   request<M extends SfuMethod>(node: string, method: M, params: SfuParams<M>): Promise<SfuResult<M>>;
+  onEvent(handler: (frame: MediaEventFrame) => void): void;
   close(): Promise<void>;
+}
+
+/** No media tier configured: every request fails with a clear code, no event ever comes. */
+export class NoSfuClient implements SfuClient {
+  async request<M extends SfuMethod>(): Promise<SfuResult<M>> {
+    throw new SfuError('UNAVAILABLE', 'no media node is configured');
+  }
+  onEvent(): void {}
+  async close(): Promise<void> {}
 }
 
 export const commandChannel = (prefix: string, node: string) => `${prefix}{sfu:${node}}:cmd`;
 export const replyChannel = (prefix: string, node: string) => `${prefix}{sig:${node}}:rep`;
 
-/** Embedded mode: the SFU is in this process. */
+/** Embedded mode: the SFU is in this process; its events come straight back. */
 export class LocalSfuClient implements SfuClient {
-  constructor(private readonly nodes: Map<string, SfuService>) {}
+  private handler: (frame: MediaEventFrame) => void = () => undefined;
+  constructor(private readonly nodes: Map<string, SfuService>) {
+    for (const svc of nodes.values()) svc.onEvent((_origin, frame) => this.handler(frame));
+  }
   async request<M extends SfuMethod>(node: string, method: M, params: SfuParams<M>): Promise<SfuResult<M>> {
     const svc = this.nodes.get(node);
     if (!svc) throw new SfuError('UNAVAILABLE', `media node ${node} is not running`);
     return svc.handle(method, params);
+  }
+  onEvent(handler: (frame: MediaEventFrame) => void): void {
+    this.handler = handler;
   }
   async close(): Promise<void> {}
 }
@@ -36,14 +55,16 @@ export class RedisSfuClient implements SfuClient {
   private seq = 0;
   private readonly idBase = randomBytes(4).toString('hex');
   private closed = false;
+  private eventHandler: (frame: MediaEventFrame) => void = () => undefined;
   private readonly onMessage = (channel: string, message: string) => {
     if (channel !== this.replyTo) return;
-    let reply: SfuReplyFrame;
+    let reply: SfuToSignalingFrame;
     try {
-      reply = JSON.parse(message) as SfuReplyFrame;
+      reply = JSON.parse(message) as SfuToSignalingFrame;
     } catch {
       return;
     }
+    if (reply.id === undefined) return this.eventHandler(reply);
     const p = this.pending.get(reply.id);
     if (!p) return;
     this.pending.delete(reply.id);
@@ -87,6 +108,10 @@ export class RedisSfuClient implements SfuClient {
     });
   }
 
+  onEvent(handler: (frame: MediaEventFrame) => void): void {
+    this.eventHandler = handler;
+  }
+
   async close(): Promise<void> {
     this.closed = true;
     this.sub.off('smessage', this.onMessage);
@@ -101,6 +126,7 @@ export class RedisSfuClient implements SfuClient {
 /** The SFU side: executes commands from its channel and answers on the caller's channel. */
 export class RedisCommandServer {
   private readonly channel: string;
+  private readonly prefix: string;
   private readonly onMessage = (channel: string, message: string) => {
     if (channel !== this.channel) return;
     let frame: SfuRequestFrame;
@@ -120,7 +146,14 @@ export class RedisCommandServer {
     private readonly service: SfuService,
     private readonly log: Logger,
   ) {
+    this.prefix = prefix;
     this.channel = commandChannel(prefix, node);
+    service.onEvent((origin, frame) => this.sendEvent(origin, frame));
+  }
+
+  /** A media event goes to the reply channel of the signaling node serving its recipients. */
+  private sendEvent(origin: string, frame: MediaEventFrame): void {
+    this.cmd.spublish(replyChannel(this.prefix, origin), JSON.stringify(frame)).catch((err: unknown) => this.log.warn({ err: (err as Error).message }, 'media event not sent'));
   }
 
   async start(): Promise<void> {

@@ -1,8 +1,6 @@
 import Fastify, { type FastifyInstance } from 'fastify';
 import { Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Config } from '../config/config.ts';
-import type { Bus } from '../infra/bus/bus.ts';
-import { encodeDelivery } from '../infra/bus/bus.ts';
 import type { Logger } from '../infra/logger.ts';
 import type { RedisClient } from '../infra/redis/connect.ts';
 import { RedisCommandServer } from './channel.ts';
@@ -22,8 +20,6 @@ export interface SfuNode {
 export interface SfuOptions {
   config: Config;
   log: Logger;
-  /** Where call events for participants go (their user channels). */
-  bus: Bus;
   registry: SfuRegistry;
   /** Redis connections for the command channel; absent in embedded mode (direct calls). */
   redis?: { cmd: RedisClient; sub: RedisClient };
@@ -31,21 +27,14 @@ export interface SfuOptions {
   http?: boolean;
 }
 
-export async function startSfu({ config, log, bus, registry, redis, http }: SfuOptions): Promise<SfuNode> {
+export async function startSfu({ config, log, registry, redis, http }: SfuOptions): Promise<SfuNode> {
   const id = config.nodeId;
   const pool = await WorkerPool.create(
     { workers: config.sfu.workers, listenIp: config.sfu.listenIp, announcedAddress: config.sfu.announcedAddress, portBase: config.sfu.portBase, logLevel: config.sfu.workerLogLevel },
     log,
   );
-  const service = new SfuService(
-    pool,
-    config.sfu.maxConsumersPerWorker,
-    (to, ev, data) => {
-      const payload = encodeDelivery(JSON.stringify({ ev, data }));
-      for (const user of to) bus.publish(user, payload).catch((err: unknown) => log.warn({ err }, 'call event not published'));
-    },
-    log,
-  );
+  // Media events reach signaling through the command channel (or the in-process client).
+  const service = new SfuService(pool, config.sfu.maxConsumersPerWorker, log);
   const server = redis ? new RedisCommandServer(redis.cmd, redis.sub, config.redis.keyPrefix, id, service, log) : null;
   await server?.start();
 

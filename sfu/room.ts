@@ -1,16 +1,22 @@
 import type { types } from 'mediasoup';
-import type { ConsumerInfo, MediaSource, ProducerInfo, TransportInfo } from '../protocol/sfu.ts';
+import type { ConsumerInfo, MediaEvent, MediaSource, ProducerInfo, TransportInfo } from '../protocol/sfu.ts';
 import type { Logger } from '../infra/logger.ts';
 import { MEDIA_CODECS } from './codecs.ts';
 import { SfuError } from './errors.ts';
 import type { WorkerPool, WorkerSlot } from './worker-pool.ts';
 
-/** An event for the participants of a call (delivered to their user channels). */
-export type RoomEmit = (to: string[], ev: string, data: unknown) => void;
+/** Who a media event is for: a participant, and the signaling node that serves it. */
+export interface Recipient {
+  address: string;
+  origin: string;
+}
+/** Reports a media event about this call to some of its participants. */
+export type RoomEmit = (to: Recipient[], event: MediaEvent) => void;
 
 interface Peer {
   id: string;
   address: string;
+  origin: string;
   worker: number;
   transports: Map<string, types.WebRtcTransport>;
   producers: Map<string, { producer: types.Producer; source: MediaSource }>;
@@ -59,8 +65,11 @@ export class Room {
   usesWorker(index: number): boolean {
     return this.routers.has(index);
   }
-  addresses(except?: string): string[] {
-    return [...new Set([...this.peers.values()].filter((p) => p.id !== except).map((p) => p.address))];
+  /** Every participant but `except`, once per address (a user's devices share its events). */
+  recipients(except?: string): Recipient[] {
+    const out = new Map<string, Recipient>();
+    for (const p of this.peers.values()) if (p.id !== except && !out.has(p.address)) out.set(p.address, { address: p.address, origin: p.origin });
+    return [...out.values()];
   }
   counts(): { peers: number; producers: number; consumers: number } {
     let producers = 0;
@@ -86,7 +95,7 @@ export class Room {
       const owner = [...this.peers.values()].find((p) => p.producers.has(producer.id));
       if (!owner) return;
       this.dominant = { peerId: owner.id, address: owner.address };
-      this.emit(this.addresses(), 'call.activeSpeaker', { callId: this.callId, ...this.dominant });
+      this.emit(this.recipients(), { type: 'activeSpeaker', callId: this.callId, ...this.dominant });
     });
     this.speakers.set(index, speaker);
     return router;
@@ -102,17 +111,17 @@ export class Room {
     return pick;
   }
 
-  async join(peerId: string, address: string): Promise<{ rtpCapabilities: types.RtpCapabilities; producers: ProducerInfo[]; worker: number }> {
+  async join(peerId: string, address: string, origin: string): Promise<{ rtpCapabilities: types.RtpCapabilities; producers: ProducerInfo[]; worker: number }> {
     if (this.closed) throw new SfuError('CALL_NOT_FOUND', 'This media session has ended; rejoin');
     // The same device joining again (reconnect, moved call) replaces its old session; the
     // room stays even if that was its only participant.
     if (this.peers.has(peerId)) this.leave(peerId, { keepRoom: true });
     const slot = this.pickWorker();
     const router = await this.router(slot.index);
-    const peer: Peer = { id: peerId, address, worker: slot.index, transports: new Map(), producers: new Map(), consumers: new Map() };
+    const peer: Peer = { id: peerId, address, origin, worker: slot.index, transports: new Map(), producers: new Map(), consumers: new Map() };
     this.peers.set(peerId, peer);
-    this.emit(this.addresses(peerId), 'call.peerJoined', { callId: this.callId, peerId, address });
-    if (this.dominant) this.emit([address], 'call.activeSpeaker', { callId: this.callId, ...this.dominant });
+    this.emit(this.recipients(peerId), { type: 'peerJoined', callId: this.callId, peerId, address });
+    if (this.dominant) this.emit([{ address, origin }], { type: 'activeSpeaker', callId: this.callId, ...this.dominant });
     return { rtpCapabilities: router.rtpCapabilities, producers: this.producerInfos(peerId), worker: slot.index };
   }
 
@@ -122,7 +131,7 @@ export class Room {
     this.peers.delete(peerId);
     if (this.dominant?.peerId === peerId) this.dominant = null;
     for (const t of peer.transports.values()) t.close();
-    this.emit(this.addresses(), 'call.peerLeft', { callId: this.callId, peerId, address: peer.address });
+    this.emit(this.recipients(), { type: 'peerLeft', callId: this.callId, peerId, address: peer.address });
     if (this.peers.size === 0 && !opts.keepRoom) this.close();
     return this.peers.size;
   }
@@ -181,17 +190,17 @@ export class Room {
     producer.observer.once('close', () => {
       slot.producers--;
       peer.producers.delete(producer.id);
-      if (!this.closed) this.emit(this.addresses(peerId), 'call.producerClosed', { callId: this.callId, producerId: producer.id, peerId });
+      if (!this.closed) this.emit(this.recipients(peerId), { type: 'producerClosed', callId: this.callId, producerId: producer.id, peerId });
     });
     if (kind === 'audio') await this.speakers.get(peer.worker)?.addProducer({ producerId: producer.id }).catch(() => undefined);
-    this.emit(this.addresses(peerId), 'call.producer', this.producerInfo(peer, producer, source));
+    this.emit(this.recipients(peerId), { type: 'producerAdded', producer: this.producerInfo(peer, producer, source) });
     return producer.id;
   }
 
   pauseProducer(peerId: string, producerId: string, paused: boolean): Promise<void> {
     const entry = this.ownProducer(peerId, producerId);
     const done = paused ? entry.producer.pause() : entry.producer.resume();
-    return done.then(() => this.emit(this.addresses(peerId), 'call.producerState', { callId: this.callId, producerId, peerId, paused }));
+    return done.then(() => this.emit(this.recipients(peerId), { type: 'producerPaused', callId: this.callId, producerId, peerId, paused }));
   }
 
   closeProducer(peerId: string, producerId: string): void {
@@ -272,7 +281,7 @@ export class Room {
   /** Tells everyone to rejoin (their worker died) and closes. */
   abandon(reason: string): void {
     if (this.closed) return;
-    this.emit(this.addresses(), 'call.rejoin', { callId: this.callId, reason });
+    this.emit(this.recipients(), { type: 'rejoin', callId: this.callId, reason });
     this.close();
   }
 

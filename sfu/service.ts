@@ -1,4 +1,4 @@
-import type { SfuMethod, SfuParams, SfuResult } from '../protocol/sfu.ts';
+import type { MediaEventFrame, SfuMethod, SfuParams, SfuResult } from '../protocol/sfu.ts';
 import type { Logger } from '../infra/logger.ts';
 import { SfuError } from './errors.ts';
 import { Room, type RoomEmit } from './room.ts';
@@ -6,21 +6,40 @@ import type { WorkerPool } from './worker-pool.ts';
 
 type Handler<M extends SfuMethod> = (p: SfuParams<M>) => Promise<SfuResult<M>>;
 
+/** Where media events go: `origin` is the signaling node serving the recipients. */
+export type MediaEventSink = (origin: string, frame: MediaEventFrame) => void;
+
 /** Executes media commands for the calls placed on this node. */
 export class SfuService {
   readonly rooms = new Map<string, Room>();
   private readonly creating = new Map<string, Promise<Room>>();
   draining = false;
+  private sink: MediaEventSink = () => undefined;
+
+  /** Rooms report to their participants' signaling nodes: one frame per node, not per participant. */
+  private readonly emit: RoomEmit = (to, event) => {
+    const byOrigin = new Map<string, string[]>();
+    for (const r of to) {
+      const list = byOrigin.get(r.origin);
+      if (list) list.push(r.address);
+      else byOrigin.set(r.origin, [r.address]);
+    }
+    for (const [origin, addresses] of byOrigin) this.sink(origin, { to: addresses, event });
+  };
 
   constructor(
     private readonly pool: WorkerPool,
     private readonly maxConsumersPerWorker: number,
-    private readonly emit: RoomEmit,
     private readonly log: Logger,
   ) {
     pool.on('died', (index) => {
       for (const room of [...this.rooms.values()]) if (room.usesWorker(index)) room.abandon('media worker restarted');
     });
+  }
+
+  /** One sink: the command channel (Redis) or the in-process client (embedded). */
+  onEvent(sink: MediaEventSink): void {
+    this.sink = sink;
   }
 
   private room(callId: string): Room {
@@ -48,7 +67,7 @@ export class SfuService {
   }
 
   private readonly handlers: { [M in SfuMethod]: Handler<M> } = {
-    join: async (p) => (await this.roomFor(p.callId, p.worker)).join(p.peerId, p.address),
+    join: async (p) => (await this.roomFor(p.callId, p.worker)).join(p.peerId, p.address, p.origin),
     leave: async (p) => ({ remaining: this.rooms.get(p.callId)?.leave(p.peerId) ?? 0 }),
     createTransport: (p) => this.room(p.callId).createTransport(p.peerId, p.direction),
     connectTransport: async (p) => (await this.room(p.callId).connectTransport(p.peerId, p.transportId, p.dtlsParameters), {}),

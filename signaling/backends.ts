@@ -2,17 +2,21 @@ import type { Config } from '../config/config.ts';
 import type { Bus } from '../infra/bus/bus.ts';
 import { MemoryBus } from '../infra/bus/memory.ts';
 import { RedisBus } from '../infra/bus/redis.ts';
+import type { Logger } from '../infra/logger.ts';
+import { createRedisPair, redisKeys, type RedisPair } from '../infra/redis/connect.ts';
+import { LocalSfuClient, NoSfuClient, RedisSfuClient, type SfuClient } from '../sfu/channel.ts';
+import { createSfuRegistry } from '../sfu/registry/create.ts';
+import type { SfuRegistry } from '../sfu/registry/registry.ts';
+import type { SfuService } from '../sfu/service.ts';
 import { MemoryNonceStore } from './auth/nonces/memory.ts';
 import { RedisNonceStore } from './auth/nonces/redis.ts';
 import type { NonceStore } from './auth/nonces/store.ts';
-import type { Logger } from '../infra/logger.ts';
 import { MemoryPresenceStore } from './presence/memory.ts';
 import { RedisPresenceStore } from './presence/redis.ts';
 import type { PresenceStore } from './presence/store.ts';
 import type { RateLimiter } from './ratelimit/limiter.ts';
 import { MemoryRateLimiter } from './ratelimit/memory.ts';
 import { RedisRateLimiter } from './ratelimit/redis.ts';
-import { createRedis, redisKeys, type RedisClient } from '../infra/redis/connect.ts';
 
 /** The shared-state pieces, in-process or Redis; chosen once, here. */
 export interface Backends {
@@ -21,9 +25,10 @@ export interface Backends {
   presence: PresenceStore;
   nonces: NonceStore;
   limiter: RateLimiter;
-  /** The command and subscriber connections when Redis is used (other components share them). */
-  redis: RedisClient | null;
-  sub: RedisClient | null;
+  /** Where SFU nodes and call placements are kept. */
+  registry: SfuRegistry;
+  /** The Redis connections when Redis is used (an SFU node in the same process shares them). */
+  redis: RedisPair | null;
   ping(): Promise<void>;
   close(): Promise<void>;
 }
@@ -37,25 +42,15 @@ export function createBackends(config: Config, log: Logger): Backends {
       presence: new MemoryPresenceStore(),
       nonces: new MemoryNonceStore(),
       limiter: new MemoryRateLimiter(),
+      registry: createSfuRegistry(config, null),
       redis: null,
-      sub: null,
       ping: async () => undefined,
       close: async () => undefined,
     };
   }
   const keys = redisKeys(config.redis.keyPrefix);
-  const cmd = createRedis(config.redis, 'command');
-  const sub = createRedis(config.redis, 'subscriber');
-  // ioredis reconnects by itself; errors are logged, not thrown into the process.
-  let lastLogged = 0;
-  const onError = (err: unknown) => {
-    if (Date.now() - lastLogged > 5000) {
-      lastLogged = Date.now();
-      log.warn({ err }, 'redis connection error');
-    }
-  };
-  cmd.on('error', onError);
-  sub.on('error', onError);
+  const redis = createRedisPair(config.redis, log);
+  const { cmd, sub } = redis;
   const bus = new RedisBus(cmd, sub, keys);
   return {
     kind: 'redis',
@@ -63,8 +58,8 @@ export function createBackends(config: Config, log: Logger): Backends {
     presence: new RedisPresenceStore(cmd, keys, config.nodeId, config.presence.staleMs),
     nonces: new RedisNonceStore(cmd, keys),
     limiter: new RedisRateLimiter(cmd, keys),
-    redis: cmd,
-    sub,
+    registry: createSfuRegistry(config, cmd),
+    redis,
     ping: async () => {
       // A cluster answers PING from any node; the bus connection must be up too.
       await cmd.ping();
@@ -75,4 +70,14 @@ export function createBackends(config: Config, log: Logger): Backends {
       cmd.disconnect();
     },
   };
+}
+
+/**
+ * How this signaling node reaches the media tier: the SFU in this process (embedded, no
+ * Redis), the fleet through the Redis command channel, or nothing (clear errors).
+ */
+export async function createMediaClient(config: Config, backends: Backends, local?: { id: string; service: SfuService }): Promise<SfuClient> {
+  if (backends.redis) return RedisSfuClient.create(backends.redis.cmd, backends.redis.sub, config.redis.keyPrefix, config.nodeId, config.sfu.commandTimeoutMs);
+  if (local) return new LocalSfuClient(new Map([[local.id, local.service]]));
+  return new NoSfuClient();
 }

@@ -1,3 +1,4 @@
+import { CLOSE } from '../protocol/errors.ts';
 import type { Bus } from '../infra/bus/bus.ts';
 import { decodeDelivery } from '../infra/bus/bus.ts';
 import type { Connection } from './ws/connection.ts';
@@ -72,7 +73,7 @@ export class Sessions {
       if (conn.ws.bufferedAmount > this.maxBufferedBytes) {
         // A client that does not read must not make the node buffer without bound; it
         // reconnects and syncs what it missed.
-        conn.close(4008, 'slow consumer');
+        conn.close(CLOSE.SLOW_CONSUMER, 'slow consumer');
         continue;
       }
       conn.sendRaw(frame);

@@ -49,7 +49,7 @@ export async function measureControlPlane(consumers: number, redisUrl: string, p
   // Through SfuService, in process and over Redis.
   const log = pino({ level: 'error' });
   const pool = await WorkerPool.create({ workers: 1, listenIp: '127.0.0.1', announcedAddress: null, portBase: 46000 + Math.floor(Math.random() * 1000), logLevel: 'error' }, log);
-  const service = new SfuService(pool, 100_000, () => undefined, log);
+  const service = new SfuService(pool, 100_000, log);
   const cmd = new Redis(redisUrl);
   const sub = new Redis(redisUrl);
   const server = new RedisCommandServer(cmd, sub, prefix, 'bench-sfu', service, log);
@@ -57,14 +57,14 @@ export async function measureControlPlane(consumers: number, redisUrl: string, p
   const clientSub = new Redis(redisUrl);
   const client = await RedisSfuClient.create(cmd, clientSub, prefix, 'bench-signaling', 10_000);
   const callId = 'bench-call';
-  const { rtpCapabilities } = await service.handle('join', { callId, peerId: 'producer', address: '0xP', worker: 0 });
+  const { rtpCapabilities } = await service.handle('join', { callId, peerId: 'producer', address: '0xP', worker: 0, origin: 'bench-signaling' });
   const st = await service.handle('createTransport', { callId, peerId: 'producer', direction: 'send' });
   const { producerId } = await service.handle('produce', { callId, peerId: 'producer', transportId: st.id, kind: 'video', rtpParameters: videoParams, source: 'camera', paused: false });
   const viaService: number[] = [];
   const viaRedis: number[] = [];
   for (let i = 0; i < consumers; i++) {
     const peerId = `viewer-${i}`;
-    await service.handle('join', { callId, peerId, address: `0xV${i}`, worker: 0 });
+    await service.handle('join', { callId, peerId, address: `0xV${i}`, worker: 0, origin: 'bench-signaling' });
     const rt = await service.handle('createTransport', { callId, peerId, direction: 'recv' });
     const rt2 = await service.handle('createTransport', { callId, peerId, direction: 'recv' });
     let t0 = performance.now();

@@ -1,5 +1,6 @@
 import { Cluster, Redis } from 'ioredis';
 import type { Config } from '../../config/config.ts';
+import type { Logger } from '../logger.ts';
 
 export type RedisClient = Redis | Cluster;
 
@@ -86,3 +87,27 @@ export function redisKeys(prefix: string) {
   };
 }
 export type RedisKeys = ReturnType<typeof redisKeys>;
+
+/** A command connection and a subscriber connection: what every Redis-backed role needs. */
+export interface RedisPair {
+  cmd: RedisClient;
+  sub: RedisClient;
+}
+
+/**
+ * Opens the pair. ioredis reconnects by itself; its errors are logged (at most one line
+ * every few seconds, an outage produces thousands), never thrown into the process.
+ */
+export function createRedisPair(cfg: Config['redis'], log: Logger): RedisPair {
+  const cmd = createRedis(cfg, 'command');
+  const sub = createRedis(cfg, 'subscriber');
+  let lastLogged = 0;
+  const onError = (err: unknown) => {
+    if (Date.now() - lastLogged < 5000) return;
+    lastLogged = Date.now();
+    log.warn({ err: (err as Error)?.message ?? String(err) }, 'redis connection error');
+  };
+  cmd.on('error', onError);
+  sub.on('error', onError);
+  return { cmd, sub };
+}

@@ -3,14 +3,15 @@ import type { Config } from '../../config/config.ts';
 import type { CallRow, CallStore, EndReason, ParticipantRow } from '../../db/calls.ts';
 import { BlockRtcError } from '../../protocol/errors.ts';
 import type { CallParticipant, CallSummary, Request, ResultMap } from '../../protocol/index.ts';
-import type { SfuMethod, SfuParams, SfuResult } from '../../protocol/sfu.ts';
+import { encodeEvent, type EncodedEvent } from '../../protocol/frames.ts';
+import type { EventMap, EventType } from '../../protocol/index.ts';
+import type { MediaEvent, MediaEventFrame, SfuMethod, SfuParams, SfuResult } from '../../protocol/sfu.ts';
 import type { SfuClient } from '../../sfu/channel.ts';
 import { SfuError } from '../../sfu/errors.ts';
 import type { Placement, SfuRegistry } from '../../sfu/registry/registry.ts';
 import { turnCredentials } from '../../turn/credentials.ts';
-import type { Bus } from '../../infra/bus/bus.ts';
-import { encodeDelivery } from '../../infra/bus/bus.ts';
 import type { Logger } from '../../infra/logger.ts';
+import type { Events } from '../events.ts';
 import type { Connection } from '../ws/connection.ts';
 
 interface Joined {
@@ -32,8 +33,10 @@ export class CallService {
   private timers: NodeJS.Timeout[] = [];
 
   constructor(
-    private readonly deps: { config: Config; calls: CallStore; registry: SfuRegistry; sfu: SfuClient; bus: Bus; log: Logger },
-  ) {}
+    private readonly deps: { config: Config; calls: CallStore; registry: SfuRegistry; sfu: SfuClient; events: Events; log: Logger },
+  ) {
+    deps.sfu.onEvent((frame) => this.mediaEvent(frame));
+  }
 
   start(): void {
     const { log } = this.deps;
@@ -105,7 +108,7 @@ export class CallService {
     const me = state.participants.find((p) => p.address === conn.address)!;
     if (!['ringing', 'accepted', 'joined', 'left'].includes(me.state)) throw new BlockRtcError('CALL_STATE', `You ${me.state === 'busy' ? 'were busy' : `have ${me.state}`} this call`);
     const peerId = `${conn.address}:${req.device}`;
-    const { placement, result } = await this.onPlacedNode(req.callId, (p) => this.deps.sfu.request(p.node, 'join', { callId: req.callId, peerId, address: conn.address, worker: p.worker }));
+    const { placement, result } = await this.onPlacedNode(req.callId, (p) => this.deps.sfu.request(p.node, 'join', { callId: req.callId, peerId, address: conn.address, worker: p.worker, origin: config.nodeId }));
     if (!(await calls.joined(req.callId, conn.address, req.device, conn.id))) {
       await this.deps.sfu.request(placement.node, 'leave', { callId: req.callId, peerId }).catch(() => undefined);
       throw new BlockRtcError('CALL_STATE');
@@ -272,13 +275,42 @@ export class CallService {
     }
   }
 
-  private notify(participants: ParticipantRow[], ev: string, data: unknown): void {
-    const payload = encodeDelivery(JSON.stringify({ ev, data }));
-    for (const p of participants) this.deps.bus.publish(p.address, payload).catch((err: unknown) => this.deps.log.warn({ err }, 'call event not published'));
+  private notify<E extends EventType>(participants: ParticipantRow[], ev: E, data: EventMap[E]): void {
+    this.deps.events.toUsers(
+      participants.map((p) => p.address),
+      ev,
+      data,
+    );
   }
 
-  private publish(address: string, ev: string, data: unknown): void {
-    this.deps.bus.publish(address, encodeDelivery(JSON.stringify({ ev, data }))).catch((err: unknown) => this.deps.log.warn({ err }, 'call event not published'));
+  private publish<E extends EventType>(address: string, ev: E, data: EventMap[E]): void {
+    this.deps.events.toUser(address, ev, data);
+  }
+
+  /** The media tier's report about a call becomes the client event for its participants. */
+  private mediaEvent({ to, event }: MediaEventFrame): void {
+    const frame = toClientEvent(event);
+    for (const address of to) this.deps.events.frame(address, frame);
+  }
+}
+
+/** The one place media events become client events. */
+export function toClientEvent(e: MediaEvent): EncodedEvent {
+  switch (e.type) {
+    case 'peerJoined':
+      return encodeEvent('call.peerJoined', { callId: e.callId, peerId: e.peerId, address: e.address });
+    case 'peerLeft':
+      return encodeEvent('call.peerLeft', { callId: e.callId, peerId: e.peerId, address: e.address });
+    case 'producerAdded':
+      return encodeEvent('call.producer', e.producer);
+    case 'producerClosed':
+      return encodeEvent('call.producerClosed', { callId: e.callId, producerId: e.producerId, peerId: e.peerId });
+    case 'producerPaused':
+      return encodeEvent('call.producerState', { callId: e.callId, producerId: e.producerId, peerId: e.peerId, paused: e.paused });
+    case 'activeSpeaker':
+      return encodeEvent('call.activeSpeaker', { callId: e.callId, peerId: e.peerId, address: e.address });
+    case 'rejoin':
+      return encodeEvent('call.rejoin', { callId: e.callId, reason: e.reason });
   }
 }
 

@@ -4,10 +4,10 @@ import type { AttachmentStore } from '../../db/attachments.ts';
 import { conversationKey, type MessageStore } from '../../db/messages.ts';
 import { BlockRtcError } from '../../protocol/errors.ts';
 import type { Request, ResultMap } from '../../protocol/index.ts';
-import type { Bus } from '../../infra/bus/bus.ts';
-import { encodeDelivery } from '../../infra/bus/bus.ts';
-import type { Logger } from '../../infra/logger.ts';
+import { encodeEvent } from '../../protocol/frames.ts';
+import type { Events } from '../events.ts';
 import type { Metrics } from '../metrics.ts';
+import { enforceLimit } from '../ratelimit/enforce.ts';
 import type { RateLimiter } from '../ratelimit/limiter.ts';
 import type { Connection } from '../ws/connection.ts';
 import { toWire } from './mapper.ts';
@@ -20,10 +20,9 @@ export class ChatService {
       messages: MessageStore;
       attachments: AttachmentStore;
       writer: GroupCommitWriter;
-      bus: Bus;
+      events: Events;
       limiter: RateLimiter;
       metrics: Metrics;
-      log: Logger;
     },
   ) {}
 
@@ -31,11 +30,7 @@ export class ChatService {
     const { writer, limiter, config, attachments, metrics } = this.deps;
     const to = checksumAddress(req.to);
     if (to === conn.address) throw new BlockRtcError('SELF_MESSAGE');
-    const limit = await limiter.hit('msg', conn.address, config.limits.messages);
-    if (!limit.ok) {
-      metrics.rateLimited.inc({ limit: 'messages' });
-      throw new BlockRtcError('RATE_LIMITED', undefined, { retryAfterMs: limit.retryAfterMs });
-    }
+    await enforceLimit(limiter, metrics, { name: 'msg', metric: 'messages', id: conn.address, rule: config.limits.messages });
     let attachment: { id: string; mime: string; size: number } | null = null;
     if (req.kind !== 'text') {
       const meta = await attachments.meta(req.attachmentId!);
@@ -64,14 +59,10 @@ export class ChatService {
     if (!outcome.ok) throw new BlockRtcError('IDEMPOTENCY_CONFLICT');
     if (!outcome.duplicate) {
       metrics.messagesIn.inc();
-      const frame = JSON.stringify({
-        ev: 'chat.message',
-        data: toWire({ ...row, id: outcome.id, createdAt: outcome.createdAt, deliveredAt: null, readAt: null, attachment }),
-      });
-      const now = Date.now();
+      const frame = encodeEvent('chat.message', toWire({ ...row, id: outcome.id, createdAt: outcome.createdAt, deliveredAt: null, readAt: null, attachment }));
       // Stored is what counts: if publishing fails, the recipient still gets it on sync.
-      this.publish(to, encodeDelivery(frame, '', now));
-      this.publish(conn.address, encodeDelivery(frame, conn.id));
+      this.deps.events.frame(to, frame, { sentAt: Date.now() });
+      this.deps.events.frame(conn.address, frame, { skip: conn.id });
     }
     return { id: outcome.id.toString(), createdAt: outcome.createdAt.toISOString(), conversation, duplicate: outcome.duplicate };
   }
@@ -109,18 +100,14 @@ export class ChatService {
   async typing(conn: Connection, req: Request<'chat.typing'>): Promise<ResultMap['chat.typing']> {
     const to = checksumAddress(req.to);
     if (to === conn.address) throw new BlockRtcError('SELF_MESSAGE');
-    this.publish(to, encodeDelivery(JSON.stringify({ ev: 'chat.typing', data: { from: conn.address, typing: req.typing } })));
+    this.deps.events.toUser(to, 'chat.typing', { from: conn.address, typing: req.typing });
     return {};
   }
 
   /** Receipts go to the sender's devices and to the reader's other devices. */
   private receipt(conn: Connection, peer: string, status: 'delivered' | 'read', ids: string[], at: Date): void {
-    const frame = JSON.stringify({ ev: 'chat.receipt', data: { status, by: conn.address, ids, at: at.toISOString() } });
-    this.publish(peer, encodeDelivery(frame));
-    this.publish(conn.address, encodeDelivery(frame, conn.id));
-  }
-
-  private publish(user: string, payload: string): void {
-    this.deps.bus.publish(user, payload).catch((err: unknown) => this.deps.log.warn({ err, user }, 'publish failed'));
+    const frame = encodeEvent('chat.receipt', { status, by: conn.address, ids, at: at.toISOString() });
+    this.deps.events.frame(peer, frame);
+    this.deps.events.frame(conn.address, frame, { skip: conn.id });
   }
 }

@@ -7,6 +7,7 @@ import type { NonceStore } from '../auth/nonces/store.ts';
 import { newNonce, verifySiwe } from '../auth/siwe.ts';
 import type { TokenService } from '../auth/tokens.ts';
 import type { Metrics } from '../metrics.ts';
+import { enforceLimit } from '../ratelimit/enforce.ts';
 import type { RateLimiter } from '../ratelimit/limiter.ts';
 import { clientIp } from './origin.ts';
 import { parseBody } from './errors.ts';
@@ -31,11 +32,8 @@ export function authRoutes(app: FastifyInstance, deps: AuthDeps): void {
   const { config, nonces, tokens, users, limiter, metrics } = deps;
 
   const limit = async (req: FastifyRequest) => {
-    const r = await limiter.hit('auth', clientIp(req.raw, config.http.trustProxy), config.limits.auth);
-    if (!r.ok) {
-      metrics.rateLimited.inc({ limit: 'auth' });
-      throw new BlockRtcError('RATE_LIMITED', 'Too many sign-in attempts from this address', { retryAfterMs: r.retryAfterMs });
-    }
+    const id = clientIp(req.raw, config.http.trustProxy);
+    await enforceLimit(limiter, metrics, { name: 'auth', metric: 'auth', id, rule: config.limits.auth, message: 'Too many sign-in attempts from this address' });
   };
 
   app.post('/auth/nonce', async (req): Promise<NonceResponse> => {

@@ -8,6 +8,7 @@ import { BlockRtcError } from '../../protocol/errors.ts';
 import type { UploadResult } from '../../protocol/index.ts';
 import type { TokenService } from '../auth/tokens.ts';
 import type { Metrics } from '../metrics.ts';
+import { enforceLimit } from '../ratelimit/enforce.ts';
 import type { RateLimiter } from '../ratelimit/limiter.ts';
 import { authenticate } from './auth.ts';
 import { parseBody } from './errors.ts';
@@ -34,11 +35,7 @@ export function mediaRoutes(
     if (!MEDIA_TYPE.test(mime)) throw new BlockRtcError('UNSUPPORTED_MEDIA_TYPE');
     const body = req.body;
     if (!Buffer.isBuffer(body) || body.length === 0) throw new BlockRtcError('BAD_REQUEST', 'The upload is empty');
-    const r = await limiter.hit('upload', owner, config.limits.messages);
-    if (!r.ok) {
-      metrics.rateLimited.inc({ limit: 'upload' });
-      throw new BlockRtcError('RATE_LIMITED', undefined, { retryAfterMs: r.retryAfterMs });
-    }
+    await enforceLimit(limiter, metrics, { name: 'upload', metric: 'upload', id: owner, rule: config.limits.messages });
     const meta = await attachments.put(owner, peer, mime, body);
     void reply.status(201);
     return { id: meta.id, mime: meta.mime, size: meta.size };

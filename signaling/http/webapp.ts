@@ -3,7 +3,7 @@ import { extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { FastifyInstance } from 'fastify';
 import type { Config } from '../../config/config.ts';
-import { PROTOCOL_VERSION } from '../../protocol/common.ts';
+import { PROTOCOL_VERSION, type AppConfig } from '../../protocol/constants.ts';
 
 export const WEB_DIST = fileURLToPath(new URL('../../web/dist', import.meta.url));
 
@@ -17,14 +17,6 @@ const TYPES: Record<string, string> = {
   '.ico': 'image/x-icon',
   '.json': 'application/json',
 };
-
-/** What the web app needs to know about this server before signing in. */
-export interface AppConfig {
-  protocol: number;
-  devWallet: boolean;
-  chainIds: number[];
-  mode: string;
-}
 
 /**
  * Serves the built web app (`npm run build:web` → web/dist) from memory: a handful of

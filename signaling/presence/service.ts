@@ -4,9 +4,8 @@ import { conversationKey, type MessageStore } from '../../db/messages.ts';
 import type { UserStore } from '../../db/users.ts';
 import type { Contact, PresenceState, Request, ResultMap } from '../../protocol/index.ts';
 import { BlockRtcError } from '../../protocol/errors.ts';
-import type { Bus } from '../../infra/bus/bus.ts';
-import { encodeDelivery } from '../../infra/bus/bus.ts';
 import type { Logger } from '../../infra/logger.ts';
+import type { Events } from '../events.ts';
 import type { Connection } from '../ws/connection.ts';
 import type { PresenceStore } from './store.ts';
 
@@ -21,7 +20,7 @@ export class PresenceService {
       contacts: ContactStore;
       messages: MessageStore;
       users: UserStore;
-      bus: Bus;
+      events: Events;
       log: Logger;
     },
   ) {}
@@ -90,7 +89,6 @@ export class PresenceService {
   private async announce(state: PresenceState): Promise<void> {
     const watchers = await this.deps.contacts.watchers(state.address);
     if (watchers.length === 0) return;
-    const payload = encodeDelivery(JSON.stringify({ ev: 'presence.update', data: state }));
-    await Promise.all(watchers.map((w) => this.deps.bus.publish(w, payload)));
+    this.deps.events.toUsers(watchers, 'presence.update', state);
   }
 }

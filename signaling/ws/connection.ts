@@ -1,6 +1,8 @@
 import type { Socket } from 'node:net';
 import type { WebSocket } from 'ws';
 import type { ErrorBody } from '../../protocol/errors.ts';
+import { encodeEvent } from '../../protocol/frames.ts';
+import type { EventMap, EventType } from '../../protocol/index.ts';
 
 /**
  * Frames written to one connection within a tick (acks of a group commit, a burst from the
@@ -56,8 +58,8 @@ export class Connection {
     this.ws.send(frame);
   }
 
-  event<T>(ev: string, data: T): void {
-    this.sendRaw(JSON.stringify({ ev, data }));
+  event<E extends EventType>(ev: E, data: EventMap[E]): void {
+    this.sendRaw(encodeEvent(ev, data));
   }
 
   ok<T>(re: string, data: T): void {

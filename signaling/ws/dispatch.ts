@@ -1,4 +1,4 @@
-import { BlockRtcError, type ErrorBody } from '../../protocol/errors.ts';
+import { BlockRtcError, CLOSE, type ErrorBody } from '../../protocol/errors.ts';
 import { isRequestType, requestSchemas, type Request, type RequestType, type ResultMap } from '../../protocol/index.ts';
 import type { Logger } from '../../infra/logger.ts';
 import type { Metrics } from '../metrics.ts';
@@ -90,6 +90,6 @@ export class Dispatcher {
   private abuse(conn: Connection, reason: string): void {
     this.log.warn({ user: conn.address, ip: conn.ip, reason }, 'closing abusive connection');
     conn.fail(null, new BlockRtcError('POLICY_VIOLATION', `Connection closed: ${reason}`).toBody());
-    conn.close(1008, reason);
+    conn.close(CLOSE.POLICY, reason);
   }
 }

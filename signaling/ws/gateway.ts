@@ -3,11 +3,12 @@ import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { Config } from '../../config/config.ts';
 import { BEARER_PROTOCOL_PREFIX, PROTOCOL_VERSION, SUBPROTOCOL } from '../../protocol/common.ts';
-import { BlockRtcError, ERRORS } from '../../protocol/errors.ts';
+import { BlockRtcError, CLOSE, ERRORS } from '../../protocol/errors.ts';
 import type { HelloEvent } from '../../protocol/index.ts';
 import type { TokenClaims, TokenService } from '../auth/tokens.ts';
 import type { Logger } from '../../infra/logger.ts';
 import type { Metrics } from '../metrics.ts';
+import { enforceLimit } from '../ratelimit/enforce.ts';
 import type { RateLimiter } from '../ratelimit/limiter.ts';
 import { clientIp, originAllowed } from '../http/origin.ts';
 import { Connection } from './connection.ts';
@@ -85,11 +86,7 @@ export class Gateway {
     if (!token) throw new BlockRtcError('AUTH_TOKEN_MISSING', 'Send the token as the `bearer.<token>` subprotocol or an Authorization header');
 
     const ip = clientIp(req, this.config.http.trustProxy);
-    const limit = await this.limiter.hit('conn', ip, this.config.limits.connect);
-    if (!limit.ok) {
-      this.metrics.rateLimited.inc({ limit: 'connect' });
-      throw new BlockRtcError('RATE_LIMITED', 'Too many connections from this address', { retryAfterMs: limit.retryAfterMs });
-    }
+    await enforceLimit(this.limiter, this.metrics, { name: 'conn', metric: 'connect', id: ip, rule: this.config.limits.connect, message: 'Too many connections from this address' });
     return this.tokens.verify(token);
   }
 
@@ -117,7 +114,7 @@ export class Gateway {
       (err: unknown) => {
         this.log.error({ err, user: conn.address }, 'connection setup failed');
         conn.fail(null, { code: 'UNAVAILABLE', message: ERRORS.UNAVAILABLE.message });
-        conn.close(1011, 'setup failed');
+        conn.close(CLOSE.INTERNAL_ERROR, 'setup failed');
       },
     );
   }

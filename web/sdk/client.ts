@@ -6,13 +6,9 @@ import { Engine, type EngineOptions, type Session } from './engine.ts';
 import { PresenceClient } from './presence.ts';
 import type { SignalClient, SignalState } from './signal.ts';
 
-/** GET /app-config.json: what a server offers before sign-in. */
-export interface AppConfig {
-  protocol: number;
-  devWallet: boolean;
-  chainIds: number[];
-  mode: string;
-}
+import type { AppConfig } from '../../protocol/constants.ts';
+
+export type { AppConfig };
 
 export type BlockRtcClientOptions = EngineOptions;
 

@@ -2,9 +2,9 @@ import type { ErrorBody, EventMap, EventType, HelloEvent, RequestInput, RequestT
 import { BlockRtcClientError } from './errors.ts';
 import { Emitter } from './events.ts';
 
-/** Mirrors protocol/common.ts; repeated here so the browser bundle does not pull in zod. */
-export const SUBPROTOCOL = 'blockrtc.v1';
-export const BEARER_PROTOCOL_PREFIX = 'bearer.';
+import { BEARER_PROTOCOL_PREFIX, SUBPROTOCOL } from '../../protocol/constants.ts';
+
+export { BEARER_PROTOCOL_PREFIX, SUBPROTOCOL };
 
 export type SignalState =
   /** Not started yet. */
