@@ -3,11 +3,11 @@
  * (IPC). Kept lean per socket so that one process can hold 15,000 connections and still
  * leave the CPU to the server under test.
  */
-import { createSecretKey, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { getAddress } from 'ethers';
-import jwt from 'jsonwebtoken';
 import WebSocket from 'ws';
 import { BEARER_PROTOCOL_PREFIX, SUBPROTOCOL } from '../../protocol/common.ts';
+import { TokenService } from '../../signaling/auth/tokens.ts';
 import type { ChatCollectResult, ChatPair, ChatSendResult, Command, CommandName, ConnectResult, CpuUsage, Reply, ResultMap, Target } from './ipc.ts';
 import { rawClose, rawConnect, type RawClient } from './rawclient.ts';
 import { nowMs } from './stats.ts';
@@ -157,16 +157,11 @@ function onError(this: WebSocket): void {
 function prepare(c: Extract<Command, { cmd: 'prepare' }>): ResultMap['prepare'] {
   const t0 = nowMs();
   const addresses = c.addresses ?? Array.from({ length: c.count }, () => getAddress(`0x${randomBytes(20).toString('hex')}`));
-  const iat = Math.floor(Date.now() / 1000);
-  // A KeyObject: given a string, jsonwebtoken first tries (and fails) to parse it as a
-  // PEM key on every call, which costs more than the signature.
-  const key = createSecretKey(Buffer.from(c.jwtSecret));
-  // Tokens are minted here, off the clock: the connect run measures the server's JWT
+  // Tokens are minted here, off the clock, by the server's own token service with the
+  // secret the nodes under test were given: the connect run measures the server's JWT
   // check, not this process's signing.
-  users = addresses.map((address) => ({
-    address,
-    token: jwt.sign({ iat }, key, { algorithm: 'HS256', subject: address, issuer: 'blockrtc', expiresIn: c.ttlSec }),
-  }));
+  const tokens = new TokenService(c.jwtSecret, c.ttlSec);
+  users = addresses.map((address) => ({ address, token: tokens.issue(address).token }));
   return { addresses, ms: Math.round(nowMs() - t0) };
 }
 
