@@ -1,3 +1,4 @@
+/** Numbers of the bench: percentiles, error tallies, one clock for every process, even splits. */
 export interface Summary {
   count: number;
   mean: number;
@@ -31,6 +32,11 @@ export function sumErrors(...all: Record<string, number>[]): Record<string, numb
 /** Epoch milliseconds with sub-millisecond resolution, comparable across processes on one machine. */
 export function nowMs(): number {
   return performance.timeOrigin + performance.now();
+}
+
+/** `total` in `parts` near-equal whole parts (the first ones one larger). */
+export function split(total: number, parts: number): number[] {
+  return Array.from({ length: parts }, (_, i) => Math.floor(total / parts) + (i < total % parts ? 1 : 0));
 }
 
 export { round };
