@@ -1,4 +1,6 @@
-/** Numbers of the bench: percentiles, error tallies, one clock for every process, even splits. */
+/** Numbers of the bench: percentiles, error tallies, CPU time, one clock for every process, even splits. */
+import type { CpuUsage } from './ipc.ts';
+
 export interface Summary {
   count: number;
   mean: number;
@@ -27,6 +29,17 @@ export function sumErrors(...all: Record<string, number>[]): Record<string, numb
   const out: Record<string, number> = {};
   for (const e of all) for (const [k, v] of Object.entries(e)) out[k] = (out[k] ?? 0) + v;
   return out;
+}
+
+/** Counts one error under its code. */
+export function bump(errors: Record<string, number>, code: string): void {
+  errors[code] = (errors[code] ?? 0) + 1;
+}
+
+/** This process's CPU time since `mark`. */
+export function cpuSince(mark: NodeJS.CpuUsage): CpuUsage {
+  const d = process.cpuUsage(mark);
+  return { userMs: Math.round(d.user / 1000), systemMs: Math.round(d.system / 1000) };
 }
 
 /** Epoch milliseconds with sub-millisecond resolution, comparable across processes on one machine. */
