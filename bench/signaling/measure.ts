@@ -128,3 +128,31 @@ export function cpuWatch(servers: ServerProcess[], loadgens: Loadgen[]): { stop(
     },
   };
 }
+
+/** CPU time per operation (µs): comparable between runs even when other jobs take cores. */
+export function cpuPerOp(cpu: CpuReport, ops: number) {
+  const us = (cores: number) => Math.round((cores * cpu.wallMs * 1000) / Math.max(1, ops));
+  return {
+    serverUs: us(Object.values(cpu.serverCores).reduce((a, b) => a + b, 0)),
+    loadgenUs: us(cpu.loadgenCores.reduce((a, b) => a + b, 0)),
+    backendUs: us(cpu.backendCores),
+  };
+}
+
+export type CpuPerOp = ReturnType<typeof cpuPerOp>;
+
+/** Average cores over several windows, weighted by their length. */
+export function mergeCpu(reports: CpuReport[]): CpuReport {
+  const wall = reports.reduce((a, r) => a + r.wallMs, 0);
+  const avg = (f: (r: CpuReport) => number) => Number((reports.reduce((a, r) => a + f(r) * r.wallMs, 0) / wall).toFixed(2));
+  const first = reports[0]!;
+  return {
+    wallMs: wall,
+    machineBusyCores: avg((r) => r.machineBusyCores),
+    serverCores: Object.fromEntries(Object.keys(first.serverCores).map((k) => [k, avg((r) => r.serverCores[k]!)])),
+    loadgenCores: first.loadgenCores.map((_, i) => avg((r) => r.loadgenCores[i]!)),
+    backendCores: avg((r) => r.backendCores),
+    orchestratorCores: avg((r) => r.orchestratorCores),
+    otherCores: avg((r) => r.otherCores),
+  };
+}

@@ -1,3 +1,6 @@
+/** Numbers of the bench: percentiles, error tallies, CPU time, one clock for every process, even splits. */
+import type { CpuUsage } from './ipc.ts';
+
 export interface Summary {
   count: number;
   mean: number;
@@ -28,9 +31,25 @@ export function sumErrors(...all: Record<string, number>[]): Record<string, numb
   return out;
 }
 
+/** Counts one error under its code. */
+export function bump(errors: Record<string, number>, code: string): void {
+  errors[code] = (errors[code] ?? 0) + 1;
+}
+
+/** This process's CPU time since `mark`. */
+export function cpuSince(mark: NodeJS.CpuUsage): CpuUsage {
+  const d = process.cpuUsage(mark);
+  return { userMs: Math.round(d.user / 1000), systemMs: Math.round(d.system / 1000) };
+}
+
 /** Epoch milliseconds with sub-millisecond resolution, comparable across processes on one machine. */
 export function nowMs(): number {
   return performance.timeOrigin + performance.now();
+}
+
+/** `total` in `parts` near-equal whole parts (the first ones one larger). */
+export function split(total: number, parts: number): number[] {
+  return Array.from({ length: parts }, (_, i) => Math.floor(total / parts) + (i < total % parts ? 1 : 0));
 }
 
 export { round };
