@@ -6,12 +6,9 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { dirname } from 'node:path';
-import type { CpuPerOp } from './measure.ts';
-import type { ConnectFigures } from './phases/connections.ts';
-import type { Summary } from './stats.ts';
+import type { ChatLike, IdleLike, Report } from './report-shape.ts';
 import { printSummary } from './summary.ts';
 
-export type Report = Record<string, unknown>;
 
 const NOTES = [
   'Per-connection memory: connections are opened in equal steps and the server is sampled before the first and after each step (after settling); the figure is the least-squares slope of memory over connections. RSS is VmRSS of the server process minus the committed size of V8\'s young generation (which follows the allocation rate, not the connection count); heap is blockrtc_nodejs_heap_size_used_bytes. Samples are read after a forced full GC (servers run with --expose-gc and bench/signaling/gc-on-signal.mjs preloaded; SIGUSR2 → gc()). "asIs" slopes are read before that GC; "rssWithNewSpace" keeps the young generation; "rssDelta" is plain (last − first) / connections.',
@@ -34,17 +31,6 @@ export function finishReport(out: Report, t0: number, path: string): void {
   writeFileSync(path, `${JSON.stringify(out, null, 2)}\n`);
   printSummary(out);
   console.log(`\nwrote ${path} (${out.durationSeconds} s)`);
-}
-
-export interface IdleLike {
-  memory?: { rssPerConnectionBytes: number; heapPerConnectionBytes: number; asIsRssPerConnectionBytes: number; connections: number };
-  connect?: ConnectFigures;
-  cpuPerConnect?: CpuPerOp;
-}
-export interface ChatLike {
-  fixed?: { deliveryLatencyMs: Summary; persistedEqualsAcked: boolean; deliveredPerSecond: number };
-  max?: { deliveredPerSecond: number; deliveryLatencyMs: Summary; persistedEqualsAcked: boolean };
-  steps?: { rate: number; deliveredPerSecond: number; deliveryLatencyMs: Summary; persistedEqualsAcked: boolean }[];
 }
 
 /**

@@ -2,7 +2,7 @@
 import { fmtB } from './log.ts';
 import type { CpuPerOp, CpuReport } from './measure.ts';
 import type { ConnectFigures } from './phases/connections.ts';
-import type { ChatLike, IdleLike, Report } from './report.ts';
+import type { ChatLike, IdleLike, Report } from './report-shape.ts';
 import type { Summary } from './stats.ts';
 
 export function printSummary(out: Report): void {
