@@ -1,10 +1,22 @@
+import type { DtlsParameters, IceCandidate, IceParameters, RtpCapabilities, RtpParameters } from 'mediasoup-client/types';
 import { z } from 'zod';
 import { address } from './common.ts';
 
+// Type-only: the mediasoup-client shapes (erased at build time) are what a browser produces
+// and consumes; mediasoup's own types on the server are structurally the same JSON.
+export type { DtlsParameters, IceCandidate, IceParameters, RtpCapabilities, RtpParameters };
+
 const id = z.string().min(1).max(64);
 const callId = z.string().uuid();
-/** Media parameters are produced and checked by mediasoup; here they only need to be objects. */
-const opaque = z.record(z.string(), z.unknown());
+
+/**
+ * Media parameters are produced and checked by mediasoup, so validation here only asks for an
+ * object. The inferred type names the shape a client sends; its top-level fields are optional
+ * because nothing here guarantees them (the SFU rejects what mediasoup cannot parse).
+ */
+function media<T extends object>() {
+  return z.custom<Partial<T>>((v) => typeof v === 'object' && v !== null && !Array.isArray(v), { message: 'Expected an object' });
+}
 
 export const callStart = z.strictObject({ type: z.literal('call.start'), id, to: z.array(address).min(1).max(63), kind: z.enum(['audio', 'video']) });
 export const callAccept = z.strictObject({ type: z.literal('call.accept'), id, callId });
@@ -21,7 +33,7 @@ export const callLeave = z.strictObject({ type: z.literal('call.leave'), id, cal
 export const callHistory = z.strictObject({ type: z.literal('call.history'), id, before: z.string().datetime().optional(), limit: z.number().int().min(1).max(100).default(20) });
 
 export const callCreateTransport = z.strictObject({ type: z.literal('call.createTransport'), id, callId, direction: z.enum(['send', 'recv']) });
-export const callConnectTransport = z.strictObject({ type: z.literal('call.connectTransport'), id, callId, transportId: z.string().uuid(), dtlsParameters: opaque });
+export const callConnectTransport = z.strictObject({ type: z.literal('call.connectTransport'), id, callId, transportId: z.string().uuid(), dtlsParameters: media<DtlsParameters>() });
 export const callRestartIce = z.strictObject({ type: z.literal('call.restartIce'), id, callId, transportId: z.string().uuid() });
 export const callProduce = z.strictObject({
   type: z.literal('call.produce'),
@@ -29,13 +41,13 @@ export const callProduce = z.strictObject({
   callId,
   transportId: z.string().uuid(),
   kind: z.enum(['audio', 'video']),
-  rtpParameters: opaque,
+  rtpParameters: media<RtpParameters>(),
   source: z.enum(['mic', 'camera', 'screen']),
   paused: z.boolean().default(false),
 });
 export const callPauseProducer = z.strictObject({ type: z.literal('call.pauseProducer'), id, callId, producerId: z.string().uuid(), paused: z.boolean() });
 export const callCloseProducer = z.strictObject({ type: z.literal('call.closeProducer'), id, callId, producerId: z.string().uuid() });
-export const callConsume = z.strictObject({ type: z.literal('call.consume'), id, callId, transportId: z.string().uuid(), producerId: z.string().uuid(), rtpCapabilities: opaque });
+export const callConsume = z.strictObject({ type: z.literal('call.consume'), id, callId, transportId: z.string().uuid(), producerId: z.string().uuid(), rtpCapabilities: media<RtpCapabilities>() });
 export const callResumeConsumer = z.strictObject({ type: z.literal('call.resumeConsumer'), id, callId, consumerId: z.string().uuid() });
 export const callSetPreferredLayers = z.strictObject({
   type: z.literal('call.setPreferredLayers'),
@@ -73,13 +85,13 @@ export interface IceServer {
   credential: string;
 }
 
-/** Opaque mediasoup objects (RtpCapabilities, IceParameters…) as JSON. */
+/** Any mediasoup object as JSON, where no narrower type applies. */
 export type MediaJson = Record<string, unknown>;
 
 export interface JoinResult {
   callId: string;
   peerId: string;
-  rtpCapabilities: MediaJson;
+  rtpCapabilities: RtpCapabilities;
   iceServers: IceServer[];
   producers: ProducerEvent[];
   participants: CallParticipant[];
@@ -97,16 +109,16 @@ export interface ProducerEvent {
 
 export interface TransportResult {
   id: string;
-  iceParameters: MediaJson;
-  iceCandidates: MediaJson[];
-  dtlsParameters: MediaJson;
+  iceParameters: IceParameters;
+  iceCandidates: IceCandidate[];
+  dtlsParameters: DtlsParameters;
 }
 
 export interface ConsumeResult {
   id: string;
   producerId: string;
   kind: 'audio' | 'video';
-  rtpParameters: MediaJson;
+  rtpParameters: RtpParameters;
   type: string;
   producerPaused: boolean;
 }

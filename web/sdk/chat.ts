@@ -1,5 +1,5 @@
-import { getAddress } from 'ethers';
 import type { ChatMessage, Contact, MessageKind, ReceiptEvent, UploadResult } from '../../protocol/index.ts';
+import { normalize } from './address.ts';
 import type { Engine } from './engine.ts';
 import { BlockRtcClientError, errorCode } from './errors.ts';
 import { Emitter } from './events.ts';
@@ -395,14 +395,6 @@ export class ChatClient extends Emitter<ChatEvents> {
     // A lost "stopped typing" must not leave the indicator on forever.
     if (typing) this.typingTimers.set(peer, setTimeout(() => this.onTyping(peer, false), TYPING_EXPIRY_MS));
     if (typing || old) this.emit('typing', { peer, typing });
-  }
-}
-
-export function normalize(address: string): string {
-  try {
-    return getAddress(address.trim().toLowerCase());
-  } catch {
-    throw new BlockRtcClientError('INVALID_FIELDS', `Not a wallet address: ${address}`);
   }
 }
 

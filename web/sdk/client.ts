@@ -1,6 +1,6 @@
 import type { HelloEvent } from '../../protocol/index.ts';
 import type { Eip1193Provider } from './auth.ts';
-import { CallManager } from './call.ts';
+import { CallManager, type CallRetryPolicies } from './call/index.ts';
 import { ChatClient } from './chat.ts';
 import { Engine, type EngineOptions, type Session } from './engine.ts';
 import { PresenceClient } from './presence.ts';
@@ -10,7 +10,10 @@ import type { AppConfig } from '../../protocol/constants.ts';
 
 export type { AppConfig };
 
-export type BlockRtcClientOptions = EngineOptions;
+export interface BlockRtcClientOptions extends EngineOptions {
+  /** How calls retry joining and rejoining (defaults: see call/retry.ts). */
+  callRetry?: Partial<CallRetryPolicies>;
+}
 
 /**
  * The SDK entry point: one per signed-in user and tab.
@@ -31,7 +34,7 @@ export class BlockRtcClient {
     this.engine = new Engine(options);
     this.chat = new ChatClient(this.engine);
     this.presence = new PresenceClient(this.engine);
-    this.calls = new CallManager(this.engine);
+    this.calls = new CallManager(this.engine, options.callRetry);
   }
 
   static async fetchConfig(baseUrl: string = globalThis.location.origin): Promise<AppConfig> {

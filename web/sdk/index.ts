@@ -17,7 +17,8 @@ export {
 } from './signal.ts';
 export { signInWithEthereum, tokenExpiry, type Eip1193Provider, type SignInOptions } from './auth.ts';
 export { WalletProvider } from './wallet-provider.ts';
-export { ChatClient, normalize as normalizeAddress, type ChatEntry, type ChatEvents, type DeliveryStatus } from './chat.ts';
+export { normalize as normalizeAddress } from './address.ts';
+export { ChatClient, type ChatEntry, type ChatEvents, type DeliveryStatus } from './chat.ts';
 export { PresenceClient, type PresenceEvents } from './presence.ts';
 export {
   CallManager,
@@ -27,12 +28,13 @@ export {
   type CallState,
   type CallSessionEvents,
   type CallManagerEvents,
+  type CallRetryPolicies,
   type IncomingCall,
   type InboundStat,
   type MediaSource,
   type RemoteTrack,
   type TransportDirection,
-} from './call.ts';
+} from './call/index.ts';
 export { BlockRtcClientError, errorCode, type ClientErrorCode } from './errors.ts';
 export { Emitter, type Listener } from './events.ts';
 export { MemoryStore, type KeyValueStore } from './storage.ts';

@@ -1,5 +1,5 @@
 import type { PresenceState } from '../../protocol/index.ts';
-import { normalize } from './chat.ts';
+import { normalize } from './address.ts';
 import type { Engine } from './engine.ts';
 import { Emitter } from './events.ts';
 
