@@ -69,7 +69,7 @@ export interface ResultMap {
   'call.history': { calls: call.CallSummary[] };
   'call.createTransport': call.TransportResult;
   'call.connectTransport': Record<string, never>;
-  'call.restartIce': { iceParameters: call.MediaJson };
+  'call.restartIce': { iceParameters: call.IceParameters };
   'call.produce': { producerId: string };
   'call.pauseProducer': Record<string, never>;
   'call.closeProducer': Record<string, never>;

@@ -1,3 +1,4 @@
+import type { ResultMap } from '../../protocol/index.ts';
 import type { Handlers } from '../ws/dispatch.ts';
 import type { CallService } from './service.ts';
 
@@ -22,7 +23,10 @@ export function callHandlers(calls: CallService): Pick<Handlers, CallRequest> {
     'call.produce': (c, r) => calls.media(c, r.callId, 'produce', { transportId: r.transportId, kind: r.kind, rtpParameters: r.rtpParameters as never, source: r.source, paused: r.paused }),
     'call.pauseProducer': (c, r) => calls.media(c, r.callId, 'pauseProducer', { producerId: r.producerId, paused: r.paused }),
     'call.closeProducer': (c, r) => calls.media(c, r.callId, 'closeProducer', { producerId: r.producerId }),
-    'call.consume': (c, r) => calls.media(c, r.callId, 'consume', { transportId: r.transportId, producerId: r.producerId, rtpCapabilities: r.rtpCapabilities as never }),
+    // mediasoup (server) and mediasoup-client describe the same RTP parameters with slightly
+    // different literal unions (header extension URIs); the wire carries mediasoup's.
+    'call.consume': (c, r) =>
+      calls.media(c, r.callId, 'consume', { transportId: r.transportId, producerId: r.producerId, rtpCapabilities: r.rtpCapabilities as never }) as Promise<ResultMap['call.consume']>,
     'call.resumeConsumer': (c, r) => calls.media(c, r.callId, 'resumeConsumer', { consumerId: r.consumerId }),
     'call.setPreferredLayers': (c, r) =>
       calls.media(c, r.callId, 'setPreferredLayers', { consumerId: r.consumerId, spatialLayer: r.spatialLayer, ...(r.temporalLayer !== undefined ? { temporalLayer: r.temporalLayer } : {}) }),
