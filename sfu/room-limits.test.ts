@@ -130,6 +130,14 @@ describe('SfuService media limits', () => {
     await expect(join(callId, 'a:d4', '0xA')).rejects.toMatchObject({ code: 'LIMIT', message: expect.stringContaining('devices') });
     await join(callId, 'a:d1', '0xA');
     expect(service.rooms.get(callId)!.counts().peers).toBe(3);
+
+    // New people joining at the same moment cannot overshoot the limit either.
+    const burst = newCall();
+    await join(burst, 'p:d1', '0xP');
+    const joins = await Promise.all(['0xQ', '0xR', '0xS', '0xT'].map((a) => code(join(burst, `${a}:d1`, a))));
+    expect(joins.filter((r) => r === 'ok')).toHaveLength(2);
+    expect(joins.filter((r) => r === 'LIMIT')).toHaveLength(2);
+    expect(service.rooms.get(burst)!.counts().peers).toBe(3);
   });
 
   it('keeps a worker usable for others while one participant churns devices and repeats consumes', async () => {

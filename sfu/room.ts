@@ -134,11 +134,8 @@ export class Room {
 
   async join(peerId: string, address: string, origin: string): Promise<{ rtpCapabilities: types.RtpCapabilities; producers: ProducerInfo[]; worker: number }> {
     if (this.closed) throw new SfuError('CALL_NOT_FOUND', 'This media session has ended; rejoin');
-    const { maxParticipants, maxDevicesPerParticipant } = this.limits;
-    const current = this.peerOf(address);
-    if (!current && new Set([...this.peers.values()].map((p) => p.address)).size >= maxParticipants) {
-      throw new SfuError('LIMIT', `This call already has ${maxParticipants} participants in its media session`);
-    }
+    const { maxDevicesPerParticipant } = this.limits;
+    this.checkRoomFor(address);
     const seen = this.devices.get(address) ?? new Set<string>();
     if (!seen.has(peerId) && seen.size >= maxDevicesPerParticipant) {
       throw new SfuError('LIMIT', `At most ${maxDevicesPerParticipant} devices per participant in one call; join again from one of them`);
@@ -150,9 +147,10 @@ export class Room {
     // One media peer per participant: the same device joining again (reconnect, moved call)
     // or another device of the same address replaces the old peer (the others get peerLeft
     // and its producers close). The room stays even if that was its only peer.
+    if (this.closed) throw new SfuError('CALL_NOT_FOUND', 'This media session has ended; rejoin');
+    this.checkRoomFor(address); // again: others may have joined while the router was made
     const old = this.peerOf(address);
     if (old) this.leave(old.id, { keepRoom: true });
-    if (this.closed) throw new SfuError('CALL_NOT_FOUND', 'This media session has ended; rejoin');
     const peer: Peer = { id: peerId, address, origin, worker: slot.index, transports: new Map(), producers: new Map(), consumers: new Map(), pendingConsumes: new Set() };
     this.peers.set(peerId, peer);
     this.emit(this.recipients(peerId), { type: 'peerJoined', callId: this.callId, peerId, address });
@@ -169,6 +167,13 @@ export class Room {
     this.emit(this.recipients(), { type: 'peerLeft', callId: this.callId, peerId, address: peer.address });
     if (this.peers.size === 0 && !opts.keepRoom) this.close();
     return this.peers.size;
+  }
+
+  /** CALL_MAX_PARTICIPANTS counts people: a new address needs a free place, another device of a present one does not. */
+  private checkRoomFor(address: string): void {
+    if (this.peerOf(address)) return;
+    const people = new Set([...this.peers.values()].map((p) => p.address)).size;
+    if (people >= this.limits.maxParticipants) throw new SfuError('LIMIT', `This call already has ${this.limits.maxParticipants} participants in its media session`);
   }
 
   private peerOf(address: string): Peer | undefined {
