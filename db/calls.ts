@@ -13,17 +13,6 @@ export type ParticipantRow = typeof callParticipants.$inferSelect;
 export class CallStore {
   constructor(private readonly db: Db) {}
 
-  async create(kind: CallKind, initiator: string, invitees: { address: string; state: 'ringing' | 'busy' }[]): Promise<CallRow> {
-    return this.db.transaction(async (tx) => {
-      const [call] = await tx.insert(calls).values({ kind, initiator }).returning();
-      await tx.insert(callParticipants).values([
-        { callId: call!.id, address: initiator, role: 'initiator', state: 'accepted', answeredAt: sql`now()` },
-        ...invitees.map((i) => ({ callId: call!.id, address: i.address, role: 'invitee' as const, state: i.state })),
-      ]);
-      return call!;
-    });
-  }
-
   /**
    * Creates a call unless the caller already has `maxPerCaller` calls ringing (then null).
    * Invitees in an ongoing call, or already rung by `maxPerCallee` calls, are recorded as
@@ -76,17 +65,6 @@ export class CallStore {
     if (!call) return null;
     const participants = await this.db.select().from(callParticipants).where(eq(callParticipants.callId, callId));
     return { call, participants };
-  }
-
-  /** Addresses among `addresses` that are in an ongoing call right now. */
-  async busy(addresses: string[]): Promise<Set<string>> {
-    if (addresses.length === 0) return new Set();
-    const rows = await this.db
-      .select({ address: callParticipants.address })
-      .from(callParticipants)
-      .innerJoin(calls, eq(calls.id, callParticipants.callId))
-      .where(and(inArray(callParticipants.address, addresses), eq(callParticipants.state, 'joined'), isNull(calls.endedAt)));
-    return new Set(rows.map((r) => r.address));
   }
 
   /** Moves a participant between states; false if it was not in one of `from`. */
