@@ -46,13 +46,15 @@ export interface Config {
   redis: { url: string | null; clusterNodes: string[]; keyPrefix: string; password: string | null; tls: boolean };
   db: { url: string | null; dataDir: string; poolSize: number };
   presence: { heartbeatMs: number; staleMs: number; offlineGraceMs: number };
-  limits: { auth: RateLimit; connect: RateLimit; messages: RateLimit; framesPerSec: number; pendingWrites: number };
+  limits: { auth: RateLimit; connect: RateLimit; messages: RateLimit; calls: RateLimit; framesPerSec: number; pendingWrites: number };
   sfu: {
     workers: number;
     listenIp: string;
     announcedAddress: string | null;
     portBase: number;
     maxConsumersPerWorker: number;
+    /** WebRTC transports one media peer may hold (send, receive, screen share). */
+    maxTransportsPerPeer: number;
     workerLogLevel: 'debug' | 'warn' | 'error' | 'none';
     commandTimeoutMs: number;
   };
@@ -68,8 +70,20 @@ export interface Config {
     relayPorts: { min: number; max: number };
     userQuota: number;
     totalQuota: number;
+    /** Deny relays to the TURN host's own addresses (external IP, listen IP). */
+    denyOwnAddresses: boolean;
   };
-  calls: { ringTimeoutMs: number; maxParticipants: number };
+  calls: {
+    ringTimeoutMs: number;
+    /** People (addresses) in one call, the initiator included. */
+    maxParticipants: number;
+    /** Distinct devices one participant may join a call's media from (each replaces the previous). */
+    maxDevicesPerParticipant: number;
+    /** Calls one caller may have ringing at once; more are refused. */
+    maxRingingPerCaller: number;
+    /** Calls ringing one callee at once; an invitation beyond it is marked busy. */
+    maxRingingPerCallee: number;
+  };
   drainTimeoutMs: number;
 }
 
@@ -193,6 +207,7 @@ export function loadConfig(mode: Mode, env: Env = process.env): Config {
       auth: read('RATE_LIMIT_AUTH', rate, { limit: 30, windowMs: 60_000 }),
       connect: read('RATE_LIMIT_CONNECT', rate, { limit: 60, windowMs: 60_000 }),
       messages: read('RATE_LIMIT_MESSAGES', rate, { limit: 100, windowMs: 10_000 }),
+      calls: read('RATE_LIMIT_CALLS', rate, { limit: 10, windowMs: 60_000 }),
       framesPerSec: read('WS_MAX_FRAMES_PER_SECOND', int(1, 100_000), 50),
       pendingWrites: read('CHAT_MAX_PENDING_WRITES', int(100, 1_000_000), 20_000),
     },
@@ -202,13 +217,14 @@ export function loadConfig(mode: Mode, env: Env = process.env): Config {
       announcedAddress: read('SFU_ANNOUNCED_ADDRESS', z.string().min(1), '') || null,
       portBase: read('SFU_PORT_BASE', int(1024, 65000), 40000),
       maxConsumersPerWorker: read('SFU_MAX_CONSUMERS_PER_WORKER', int(1, 100_000), 500),
+      maxTransportsPerPeer: read('SFU_MAX_TRANSPORTS_PER_PEER', int(2, 16), 3),
       workerLogLevel: read('SFU_WORKER_LOG_LEVEL', z.enum(['debug', 'warn', 'error', 'none']), 'warn'),
       commandTimeoutMs: read('SFU_COMMAND_TIMEOUT_MS', int(100, 60_000), 5000),
     },
     turn: {
       urls: read('TURN_URLS', list.pipe(z.array(z.string().regex(/^turns?:/, 'expected turn:host:port or turns:host:port URIs'))), []),
       secret: read('TURN_SECRET', z.string().min(16, 'must be at least 16 characters'), '') || null,
-      ttlSec: read('TURN_TTL_SECONDS', int(60, 7 * 86400), 6 * 3600),
+      ttlSec: read('TURN_TTL_SECONDS', int(60, 86400), 3600),
       realm: read('TURN_REALM', z.string().min(1), 'blockrtc'),
       listenIp: read('TURN_LISTEN_IP', z.string().min(1), '0.0.0.0'),
       port: read('TURN_PORT', int(1, 65535), 3478),
@@ -227,10 +243,14 @@ export function loadConfig(mode: Mode, env: Env = process.env): Config {
       ),
       userQuota: read('TURN_USER_QUOTA', int(1, 10_000), 12),
       totalQuota: read('TURN_TOTAL_QUOTA', int(1, 1_000_000), 3000),
+      denyOwnAddresses: read('TURN_DENY_OWN_ADDRESSES', bool, true),
     },
     calls: {
       ringTimeoutMs: read('CALL_RING_TIMEOUT_MS', int(1000, 600_000), 30_000),
       maxParticipants: read('CALL_MAX_PARTICIPANTS', int(2, 64), 16),
+      maxDevicesPerParticipant: read('CALL_MAX_DEVICES_PER_PARTICIPANT', int(1, 64), 8),
+      maxRingingPerCaller: read('CALL_MAX_RINGING_PER_CALLER', int(1, 1000), 3),
+      maxRingingPerCallee: read('CALL_MAX_RINGING_PER_CALLEE', int(1, 1000), 5),
     },
     drainTimeoutMs: read('DRAIN_TIMEOUT_MS', int(0, 24 * 3_600_000), 10_000),
   };

@@ -1,4 +1,4 @@
-import { and, desc, eq, inArray, isNull, lt, sql } from 'drizzle-orm';
+import { and, desc, eq, gt, inArray, isNull, lt, sql } from 'drizzle-orm';
 import type { Db } from './client.ts';
 import { callParticipants, calls } from './schema.ts';
 
@@ -13,14 +13,50 @@ export type ParticipantRow = typeof callParticipants.$inferSelect;
 export class CallStore {
   constructor(private readonly db: Db) {}
 
-  async create(kind: CallKind, initiator: string, invitees: { address: string; state: 'ringing' | 'busy' }[]): Promise<CallRow> {
+  /**
+   * Creates a call unless the caller already has `maxPerCaller` calls ringing (then null).
+   * Invitees in an ongoing call, or already rung by `maxPerCallee` calls, are recorded as
+   * busy and not rung. Concurrent starts touching the same people are serialized by
+   * transaction-scoped advisory locks, so the caps hold under a burst.
+   */
+  async createLimited(
+    kind: CallKind,
+    initiator: string,
+    invitees: string[],
+    caps: { maxPerCaller: number; maxPerCallee: number; ringingSince: Date },
+  ): Promise<{ call: CallRow; busy: Set<string> } | null> {
     return this.db.transaction(async (tx) => {
+      for (const who of [...new Set([initiator, ...invitees])].sort()) {
+        await tx.execute(sql`select pg_advisory_xact_lock(hashtextextended(${`brtc-call:${who}`}, 0))`);
+      }
+      const [mine] = await tx
+        .select({ n: sql<number>`count(distinct ${calls.id})::int` })
+        .from(calls)
+        .innerJoin(callParticipants, eq(callParticipants.callId, calls.id))
+        .where(and(eq(calls.initiator, initiator), isNull(calls.endedAt), eq(callParticipants.state, 'ringing'), gt(callParticipants.invitedAt, caps.ringingSince)));
+      if ((mine?.n ?? 0) >= caps.maxPerCaller) return null;
+      const busy = new Set<string>();
+      if (invitees.length > 0) {
+        const inCall = await tx
+          .select({ address: callParticipants.address })
+          .from(callParticipants)
+          .innerJoin(calls, eq(calls.id, callParticipants.callId))
+          .where(and(inArray(callParticipants.address, invitees), eq(callParticipants.state, 'joined'), isNull(calls.endedAt)));
+        for (const r of inCall) busy.add(r.address);
+        const rung = await tx
+          .select({ address: callParticipants.address, n: sql<number>`count(*)::int` })
+          .from(callParticipants)
+          .innerJoin(calls, eq(calls.id, callParticipants.callId))
+          .where(and(inArray(callParticipants.address, invitees), eq(callParticipants.state, 'ringing'), isNull(calls.endedAt), gt(callParticipants.invitedAt, caps.ringingSince)))
+          .groupBy(callParticipants.address);
+        for (const r of rung) if (r.n >= caps.maxPerCallee) busy.add(r.address);
+      }
       const [call] = await tx.insert(calls).values({ kind, initiator }).returning();
       await tx.insert(callParticipants).values([
         { callId: call!.id, address: initiator, role: 'initiator', state: 'accepted', answeredAt: sql`now()` },
-        ...invitees.map((i) => ({ callId: call!.id, address: i.address, role: 'invitee' as const, state: i.state })),
+        ...invitees.map((address) => ({ callId: call!.id, address, role: 'invitee' as const, state: busy.has(address) ? 'busy' : 'ringing' })),
       ]);
-      return call!;
+      return { call: call!, busy };
     });
   }
 
@@ -29,17 +65,6 @@ export class CallStore {
     if (!call) return null;
     const participants = await this.db.select().from(callParticipants).where(eq(callParticipants.callId, callId));
     return { call, participants };
-  }
-
-  /** Addresses among `addresses` that are in an ongoing call right now. */
-  async busy(addresses: string[]): Promise<Set<string>> {
-    if (addresses.length === 0) return new Set();
-    const rows = await this.db
-      .select({ address: callParticipants.address })
-      .from(callParticipants)
-      .innerJoin(calls, eq(calls.id, callParticipants.callId))
-      .where(and(inArray(callParticipants.address, addresses), eq(callParticipants.state, 'joined'), isNull(calls.endedAt)));
-    return new Set(rows.map((r) => r.address));
   }
 
   /** Moves a participant between states; false if it was not in one of `from`. */

@@ -89,7 +89,7 @@ export const calls = pgTable(
     sfuNode: text('sfu_node'),
     sfuWorker: integer('sfu_worker'),
   },
-  (t) => [index('calls_open').on(t.createdAt).where(sql`ended_at is null`)],
+  (t) => [index('calls_open').on(t.createdAt).where(sql`ended_at is null`), index('calls_initiator_open').on(t.initiator).where(sql`ended_at is null`)],
 );
 
 export const callParticipants = pgTable(

@@ -30,6 +30,8 @@ export const callJoin = z.strictObject({
   device: z.string().min(1).max(64).regex(/^[A-Za-z0-9_-]+$/),
 });
 export const callLeave = z.strictObject({ type: z.literal('call.leave'), id, callId });
+/** Fresh TURN credentials for a long call (only for a participant joined on this connection). */
+export const callTurnCredentials = z.strictObject({ type: z.literal('call.turnCredentials'), id, callId });
 export const callHistory = z.strictObject({ type: z.literal('call.history'), id, before: z.string().datetime().optional(), limit: z.number().int().min(1).max(100).default(20) });
 
 export const callCreateTransport = z.strictObject({ type: z.literal('call.createTransport'), id, callId, direction: z.enum(['send', 'recv']) });

@@ -40,6 +40,10 @@ export const ERRORS = {
   MEDIA_UNAVAILABLE: { status: 503, message: 'No media server is available right now' },
   MEDIA_REJOIN: { status: 409, message: 'The media session is gone; join the call again' },
   MEDIA_REJECTED: { status: 400, message: 'The media server refused the request' },
+  MEDIA_LIMIT: { status: 429, message: 'A media limit of this call was reached (participants, devices, transports or tracks)' },
+  MEDIA_DUPLICATE: { status: 409, message: 'You already consume this producer' },
+  MEDIA_REPLACED: { status: 409, message: 'Another device of yours joined this call and took over its media' },
+  CALL_RINGING_LIMIT: { status: 429, message: 'Too many of your calls are ringing; wait for an answer or cancel one' },
   // Protection and lifecycle
   RATE_LIMITED: { status: 429, message: 'Too many requests; slow down' },
   POLICY_VIOLATION: { status: 400, message: 'Connection closed for repeated abuse', close: 1008 },

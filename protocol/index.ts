@@ -33,6 +33,7 @@ export const requestSchemas = {
   'call.join': call.callJoin,
   'call.leave': call.callLeave,
   'call.history': call.callHistory,
+  'call.turnCredentials': call.callTurnCredentials,
   'call.createTransport': call.callCreateTransport,
   'call.connectTransport': call.callConnectTransport,
   'call.restartIce': call.callRestartIce,
@@ -67,6 +68,7 @@ export interface ResultMap {
   'call.join': call.JoinResult;
   'call.leave': Record<string, never>;
   'call.history': { calls: call.CallSummary[] };
+  'call.turnCredentials': { iceServers: call.IceServer[] };
   'call.createTransport': call.TransportResult;
   'call.connectTransport': Record<string, never>;
   'call.restartIce': { iceParameters: call.IceParameters };

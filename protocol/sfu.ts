@@ -63,7 +63,22 @@ export type SfuParams<M extends SfuMethod> = SfuCommands[M]['params'];
 export type SfuResult<M extends SfuMethod> = SfuCommands[M]['result'];
 
 /** Error codes an SFU answers with (mapped onto the client error catalogue by signaling). */
-export type SfuErrorCode = 'UNAVAILABLE' | 'CALL_NOT_FOUND' | 'PEER_NOT_FOUND' | 'NOT_FOUND' | 'FORBIDDEN' | 'CANNOT_CONSUME' | 'BAD_REQUEST' | 'DRAINING' | 'INTERNAL';
+export type SfuErrorCode =
+  | 'UNAVAILABLE'
+  | 'CALL_NOT_FOUND'
+  | 'PEER_NOT_FOUND'
+  | 'NOT_FOUND'
+  | 'FORBIDDEN'
+  | 'CANNOT_CONSUME'
+  | 'BAD_REQUEST'
+  | 'DRAINING'
+  /** A per-call or per-participant media limit (participants, devices, transports, one producer per source). */
+  | 'LIMIT'
+  /** A second consumer of the same producer by the same peer. */
+  | 'DUPLICATE'
+  /** Another device of the same participant joined and took over the media session. */
+  | 'REPLACED'
+  | 'INTERNAL';
 
 export interface SfuRequestFrame {
   id: string;

@@ -34,7 +34,11 @@ export async function startSfu({ config, log, registry, redis, http }: SfuOption
     log,
   );
   // Media events reach signaling through the command channel (or the in-process client).
-  const service = new SfuService(pool, config.sfu.maxConsumersPerWorker, log);
+  const service = new SfuService(pool, config.sfu.maxConsumersPerWorker, log, {
+    maxParticipants: config.calls.maxParticipants,
+    maxDevicesPerParticipant: config.calls.maxDevicesPerParticipant,
+    maxTransportsPerPeer: config.sfu.maxTransportsPerPeer,
+  });
   const server = redis ? new RedisCommandServer(redis.cmd, redis.sub, config.redis.keyPrefix, id, service, log) : null;
   await server?.start();
 

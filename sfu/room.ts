@@ -13,6 +13,21 @@ export interface Recipient {
 /** Reports a media event about this call to some of its participants. */
 export type RoomEmit = (to: Recipient[], event: MediaEvent) => void;
 
+/**
+ * What one call may hold on this node, enforced here because the media tier is the last
+ * line: signaling bugs or a bypassed check must not let one participant fill a worker.
+ */
+export interface RoomLimits {
+  /** Consumers a worker takes before the call extends to another worker. */
+  maxConsumersPerWorker: number;
+  /** People (addresses) with a media peer in the call at once. */
+  maxParticipants: number;
+  /** Distinct devices one address may join from over the call's life; each replaces the previous. */
+  maxDevicesPerParticipant: number;
+  /** Live WebRTC transports per peer (send, receive, screen share). */
+  maxTransportsPerPeer: number;
+}
+
 interface Peer {
   id: string;
   address: string;
@@ -21,6 +36,8 @@ interface Peer {
   transports: Map<string, types.WebRtcTransport>;
   producers: Map<string, { producer: types.Producer; source: MediaSource }>;
   consumers: Map<string, types.Consumer>;
+  /** Producers a consume is in flight for (so two concurrent consumes cannot both pass). */
+  pendingConsumes: Set<string>;
 }
 
 /**
@@ -36,22 +53,26 @@ export class Room {
   private dominant: { peerId: string; address: string } | null = null;
   /** `producerId>workerIndex` pairs already piped. */
   private readonly piped = new Map<string, Promise<void>>();
+  /** Per address, the peer ids (devices) it has joined from; all but the current one were replaced. */
+  private readonly devices = new Map<string, Set<string>>();
+  /** Transports being created per peer (counted against the limit before they exist). */
+  private readonly pendingTransports = new Map<string, number>();
   closed = false;
 
   private constructor(
     readonly callId: string,
     readonly primary: number,
     private readonly pool: WorkerPool,
-    private readonly maxConsumersPerWorker: number,
+    private readonly limits: RoomLimits,
     private readonly emit: RoomEmit,
     private readonly log: Logger,
     private readonly onClose: (room: Room) => void,
   ) {}
 
-  static async create(callId: string, worker: number, pool: WorkerPool, maxConsumers: number, emit: RoomEmit, log: Logger, onClose: (r: Room) => void): Promise<Room> {
+  static async create(callId: string, worker: number, pool: WorkerPool, limits: RoomLimits, emit: RoomEmit, log: Logger, onClose: (r: Room) => void): Promise<Room> {
     const slot = pool.slots[worker]?.alive ? pool.slots[worker]! : leastLoaded(pool.alive());
     if (!slot) throw new SfuError('INTERNAL', 'no live worker');
-    const room = new Room(callId, slot.index, pool, maxConsumers, emit, log, onClose);
+    const room = new Room(callId, slot.index, pool, limits, emit, log, onClose);
     await room.router(slot.index);
     return room;
   }
@@ -104,8 +125,8 @@ export class Room {
   /** The primary worker while it has room; then the least-loaded other worker. */
   private pickWorker(): WorkerSlot {
     const primary = this.pool.slots[this.primary];
-    if (primary?.alive && primary.consumers < this.maxConsumersPerWorker) return primary;
-    const others = this.pool.alive().filter((s) => s.index !== this.primary && s.consumers < this.maxConsumersPerWorker);
+    if (primary?.alive && primary.consumers < this.limits.maxConsumersPerWorker) return primary;
+    const others = this.pool.alive().filter((s) => s.index !== this.primary && s.consumers < this.limits.maxConsumersPerWorker);
     const pick = leastLoaded(others) ?? (primary?.alive ? primary : leastLoaded(this.pool.alive()));
     if (!pick) throw new SfuError('INTERNAL', 'no live worker');
     return pick;
@@ -113,12 +134,24 @@ export class Room {
 
   async join(peerId: string, address: string, origin: string): Promise<{ rtpCapabilities: types.RtpCapabilities; producers: ProducerInfo[]; worker: number }> {
     if (this.closed) throw new SfuError('CALL_NOT_FOUND', 'This media session has ended; rejoin');
-    // The same device joining again (reconnect, moved call) replaces its old session; the
-    // room stays even if that was its only participant.
-    if (this.peers.has(peerId)) this.leave(peerId, { keepRoom: true });
+    const { maxDevicesPerParticipant } = this.limits;
+    this.checkRoomFor(address);
+    const seen = this.devices.get(address) ?? new Set<string>();
+    if (!seen.has(peerId) && seen.size >= maxDevicesPerParticipant) {
+      throw new SfuError('LIMIT', `At most ${maxDevicesPerParticipant} devices per participant in one call; join again from one of them`);
+    }
+    seen.add(peerId);
+    this.devices.set(address, seen);
     const slot = this.pickWorker();
     const router = await this.router(slot.index);
-    const peer: Peer = { id: peerId, address, origin, worker: slot.index, transports: new Map(), producers: new Map(), consumers: new Map() };
+    // One media peer per participant: the same device joining again (reconnect, moved call)
+    // or another device of the same address replaces the old peer (the others get peerLeft
+    // and its producers close). The room stays even if that was its only peer.
+    if (this.closed) throw new SfuError('CALL_NOT_FOUND', 'This media session has ended; rejoin');
+    this.checkRoomFor(address); // again: others may have joined while the router was made
+    const old = this.peerOf(address);
+    if (old) this.leave(old.id, { keepRoom: true });
+    const peer: Peer = { id: peerId, address, origin, worker: slot.index, transports: new Map(), producers: new Map(), consumers: new Map(), pendingConsumes: new Set() };
     this.peers.set(peerId, peer);
     this.emit(this.recipients(peerId), { type: 'peerJoined', callId: this.callId, peerId, address });
     if (this.dominant) this.emit([{ address, origin }], { type: 'activeSpeaker', callId: this.callId, ...this.dominant });
@@ -136,10 +169,29 @@ export class Room {
     return this.peers.size;
   }
 
+  /** CALL_MAX_PARTICIPANTS counts people: a new address needs a free place, another device of a present one does not. */
+  private checkRoomFor(address: string): void {
+    if (this.peerOf(address)) return;
+    const people = new Set([...this.peers.values()].map((p) => p.address)).size;
+    if (people >= this.limits.maxParticipants) throw new SfuError('LIMIT', `This call already has ${this.limits.maxParticipants} participants in its media session`);
+  }
+
+  private peerOf(address: string): Peer | undefined {
+    for (const p of this.peers.values()) if (p.address === address) return p;
+    return undefined;
+  }
+
   private peer(peerId: string): Peer {
     const p = this.peers.get(peerId);
-    if (!p) throw new SfuError('PEER_NOT_FOUND', 'Join the call first');
-    return p;
+    if (p) return p;
+    const address = this.addressOfDevice(peerId);
+    if (address && this.peerOf(address)) throw new SfuError('REPLACED', 'Another device of yours joined this call and took over its media');
+    throw new SfuError('PEER_NOT_FOUND', 'Join the call first');
+  }
+
+  private addressOfDevice(peerId: string): string | undefined {
+    for (const [address, ids] of this.devices) if (ids.has(peerId)) return address;
+    return undefined;
   }
 
   private transport(peer: Peer, transportId: string): types.WebRtcTransport {
@@ -150,16 +202,32 @@ export class Room {
 
   async createTransport(peerId: string, direction: 'send' | 'recv'): Promise<TransportInfo> {
     const peer = this.peer(peerId);
-    const slot = this.pool.slots[peer.worker]!;
-    const router = await this.router(peer.worker);
-    const t = await router.createWebRtcTransport({
-      webRtcServer: slot.server,
-      enableUdp: true,
-      enableTcp: true,
-      preferUdp: true,
-      initialAvailableOutgoingBitrate: 1_000_000,
-      appData: { direction, peerId },
-    });
+    const max = this.limits.maxTransportsPerPeer;
+    const pending = this.pendingTransports.get(peerId) ?? 0;
+    if (peer.transports.size + pending >= max) throw new SfuError('LIMIT', `At most ${max} transports per participant (send, receive, screen share)`);
+    this.pendingTransports.set(peerId, pending + 1);
+    let t: types.WebRtcTransport;
+    try {
+      const slot = this.pool.slots[peer.worker]!;
+      const router = await this.router(peer.worker);
+      t = await router.createWebRtcTransport({
+        webRtcServer: slot.server,
+        enableUdp: true,
+        enableTcp: true,
+        preferUdp: true,
+        initialAvailableOutgoingBitrate: 1_000_000,
+        appData: { direction, peerId },
+      });
+    } finally {
+      const n = (this.pendingTransports.get(peerId) ?? 1) - 1;
+      if (n > 0) this.pendingTransports.set(peerId, n);
+      else this.pendingTransports.delete(peerId);
+    }
+    // The peer may have been replaced or left while the transport was being made.
+    if (this.peers.get(peerId) !== peer) {
+      t.close();
+      throw new SfuError('PEER_NOT_FOUND', 'This media session was replaced; join again');
+    }
     peer.transports.set(t.id, t);
     t.observer.once('close', () => peer.transports.delete(t.id));
     return { id: t.id, iceParameters: t.iceParameters, iceCandidates: t.iceCandidates, dtlsParameters: t.dtlsParameters };
@@ -178,6 +246,9 @@ export class Room {
     const t = this.transport(peer, transportId);
     if (t.appData.direction !== 'send') throw new SfuError('BAD_REQUEST', 'Produce on a send transport');
     if ((kind === 'audio') !== (source === 'mic')) throw new SfuError('BAD_REQUEST', `A ${kind} track cannot be the ${source}`);
+    for (const p of peer.producers.values()) {
+      if (p.source === source) throw new SfuError('LIMIT', `You already send a ${source} track (producer ${p.producer.id}); close it first`);
+    }
     const slot = this.pool.slots[peer.worker]!;
     let producer: types.Producer;
     try {
@@ -224,9 +295,30 @@ export class Room {
     const owner = [...this.peers.values()].find((p) => p.producers.has(producerId));
     if (!owner) throw new SfuError('NOT_FOUND', 'No such producer in this call');
     if (owner.id === peerId) throw new SfuError('BAD_REQUEST', 'A participant does not consume its own producer');
+    // One consumer per (peer, producer): a second consume is refused and names the first.
+    for (const c of peer.consumers.values()) {
+      if (c.producerId === producerId) throw new SfuError('DUPLICATE', `You already consume this producer (consumer ${c.id})`);
+    }
+    if (peer.pendingConsumes.has(producerId)) throw new SfuError('DUPLICATE', 'You are already consuming this producer');
+    peer.pendingConsumes.add(producerId);
+    try {
+      return await this.consumeOnce(peer, t, producerId, owner, rtpCapabilities);
+    } finally {
+      peer.pendingConsumes.delete(producerId);
+    }
+  }
+
+  private async consumeOnce(peer: Peer, t: types.WebRtcTransport, producerId: string, owner: Peer, rtpCapabilities: types.RtpCapabilities): Promise<ConsumerInfo> {
+    const peerId = peer.id;
     if (owner.worker !== peer.worker) await this.pipe(producerId, owner.worker, peer.worker);
     const router = await this.router(peer.worker);
-    if (!router.canConsume({ producerId, rtpCapabilities })) throw new SfuError('CANNOT_CONSUME', 'Your device cannot receive this codec');
+    let can: boolean;
+    try {
+      can = router.canConsume({ producerId, rtpCapabilities });
+    } catch (err) {
+      throw new SfuError('CANNOT_CONSUME', `Invalid rtpCapabilities: ${(err as Error).message}`);
+    }
+    if (!can) throw new SfuError('CANNOT_CONSUME', 'Your device cannot receive this codec');
     const consumer = await t.consume({ producerId, rtpCapabilities, paused: true, appData: { peerId } });
     const slot = this.pool.slots[peer.worker]!;
     slot.consumers++;

@@ -1,7 +1,7 @@
 import type { MediaEventFrame, SfuMethod, SfuParams, SfuResult } from '../protocol/sfu.ts';
 import type { Logger } from '../infra/logger.ts';
 import { SfuError } from './errors.ts';
-import { Room, type RoomEmit } from './room.ts';
+import { Room, type RoomEmit, type RoomLimits } from './room.ts';
 import type { WorkerPool } from './worker-pool.ts';
 
 type Handler<M extends SfuMethod> = (p: SfuParams<M>) => Promise<SfuResult<M>>;
@@ -27,11 +27,21 @@ export class SfuService {
     for (const [origin, addresses] of byOrigin) this.sink(origin, { to: addresses, event });
   };
 
+  private readonly limits: RoomLimits;
+
+  /** Limits not given are unbounded (benchmarks); nodes pass every one from the configuration. */
   constructor(
     private readonly pool: WorkerPool,
-    private readonly maxConsumersPerWorker: number,
+    maxConsumersPerWorker: number,
     private readonly log: Logger,
+    limits: Partial<Omit<RoomLimits, 'maxConsumersPerWorker'>> = {},
   ) {
+    this.limits = {
+      maxConsumersPerWorker,
+      maxParticipants: limits.maxParticipants ?? Infinity,
+      maxDevicesPerParticipant: limits.maxDevicesPerParticipant ?? Infinity,
+      maxTransportsPerPeer: limits.maxTransportsPerPeer ?? Infinity,
+    };
     pool.on('died', (index) => {
       for (const room of [...this.rooms.values()]) if (room.usesWorker(index)) room.abandon('media worker restarted');
     });
@@ -54,7 +64,7 @@ export class SfuService {
     if (this.draining) throw new SfuError('DRAINING', 'This media node is draining');
     let p = this.creating.get(callId);
     if (!p) {
-      p = Room.create(callId, worker, this.pool, this.maxConsumersPerWorker, this.emit, this.log, (r) => {
+      p = Room.create(callId, worker, this.pool, this.limits, this.emit, this.log, (r) => {
         if (this.rooms.get(r.callId) === r) this.rooms.delete(r.callId);
       });
       this.creating.set(callId, p);

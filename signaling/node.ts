@@ -71,7 +71,7 @@ export async function startSignaling({ config, database, log, extend, backends: 
   const chat = new ChatService({ config, messages, attachments, writer, events, limiter: backends.limiter, metrics });
   const presence = new PresenceService({ store: backends.presence, contacts, messages, users, events, log });
   const sfu = await createMediaClient(config, backends, localSfu);
-  const calls = new CallService({ config, calls: new CallStore(db), registry: backends.registry, sfu, events, log });
+  const calls = new CallService({ config, calls: new CallStore(db), registry: backends.registry, sfu, events, limiter: backends.limiter, metrics, log });
   calls.start();
 
   let draining = false;

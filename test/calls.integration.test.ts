@@ -151,6 +151,35 @@ describe('calls across signaling and SFU nodes', () => {
     await dave.request('call.leave', { callId: busyCall.callId });
   });
 
+  it('replaces a participant’s media session when another of its devices joins through another node', async () => {
+    const hanaWallet = Wallet.createRandom();
+    const hanaLaptop = await user(a, hanaWallet);
+    const hanaPhone = await user(b, hanaWallet);
+    const ivan = await user(b);
+    const { callId } = await hanaLaptop.request('call.start', { to: [ivan.address], kind: 'audio' });
+    await ivan.request('call.accept', { callId });
+    const pi = peer(ivan, callId);
+    const ph = peer(hanaLaptop, callId);
+    await pi.start();
+    await ph.start();
+    const mic = await ph.produce('audio');
+    await ivan.waitFor('call.producer', (e) => e.producerId === mic.id);
+    await pi.consume({ producerId: mic.id, kind: 'audio' });
+
+    const phone = await hanaPhone.request('call.join', { callId, device: 'phone' });
+    // Ivan sees the laptop's media peer leave and its producer close; the phone's peer join.
+    await ivan.waitFor('call.peerLeft', (e) => e.peerId === ph.join.peerId);
+    await ivan.waitFor('call.producerClosed', (e) => e.producerId === mic.id);
+    await ivan.waitFor('call.peerJoined', (e) => e.peerId === phone.peerId);
+    // The laptop is told its session was taken over; it is not sent to rejoin.
+    await expect(hanaLaptop.request('call.createTransport', { callId, direction: 'send' })).rejects.toMatchObject({ body: { code: 'MEDIA_REPLACED' } });
+    const stats = await ivan.request('call.history', {});
+    expect(stats.calls[0]?.participants.find((p) => p.address === hanaPhone.address)?.state).toBe('joined');
+    await hanaPhone.request('call.leave', { callId });
+    await ivan.request('call.leave', { callId });
+    expect((await ivan.waitFor('call.ended', (e) => e.callId === callId)).reason).toBe('completed');
+  });
+
   it('refuses strangers and media requests outside a joined call', async () => {
     const frank = await user(a);
     const gina = await user(b);

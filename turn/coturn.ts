@@ -2,7 +2,10 @@ import type { Config } from '../config/config.ts';
 
 /**
  * Peer ranges a relay must never reach in production: private, loopback, link-local (the
- * cloud metadata service lives at 169.254.169.254), CGNAT, benchmarking, multicast/reserved.
+ * cloud metadata service lives at 169.254.169.254), CGNAT, benchmarking, multicast/reserved,
+ * and the IPv6 forms that lead back to IPv4 (IPv4-mapped ::ffff:0:0/96, NAT64 64:ff9b::/96
+ * and 64:ff9b:1::/48, 6to4 2002::/16, Teredo 2001::/32) or nowhere (the unspecified ::).
+ * coturn takes `first-last` ranges, not CIDR.
  */
 export const DENIED_PEER_RANGES = [
   '0.0.0.0-0.255.255.255',
@@ -18,8 +21,13 @@ export const DENIED_PEER_RANGES = [
   '198.51.100.0-198.51.100.255',
   '203.0.113.0-203.0.113.255',
   '224.0.0.0-255.255.255.255',
+  '::',
   '::1',
+  '::ffff:0:0-::ffff:ffff:ffff',
   '64:ff9b::-64:ff9b::ffff:ffff',
+  '64:ff9b:1::-64:ff9b:1:ffff:ffff:ffff:ffff:ffff',
+  '2001::-2001:0:ffff:ffff:ffff:ffff:ffff:ffff',
+  '2002::-2002:ffff:ffff:ffff:ffff:ffff:ffff:ffff',
   'fc00::-fdff:ffff:ffff:ffff:ffff:ffff:ffff:ffff',
   'fe80::-febf:ffff:ffff:ffff:ffff:ffff:ffff:ffff',
 ];
@@ -29,6 +37,18 @@ export interface CoturnOptions {
   test?: boolean;
   /** Extra lines (e.g. log file, pid file) appended as-is. */
   extra?: string[];
+}
+
+/**
+ * The TURN host's own addresses (every part of TURN_EXTERNAL_IP, which may be
+ * `public/private`, and the listen IP unless it is the wildcard): a relay must not reach the
+ * services of the machine it runs on.
+ */
+export function ownAddresses(turn: Config['turn']): string[] {
+  const out = new Set<string>();
+  for (const a of (turn.externalIp ?? '').split('/')) if (a.trim()) out.add(a.trim());
+  if (turn.listenIp !== '0.0.0.0' && turn.listenIp !== '::') out.add(turn.listenIp);
+  return [...out];
 }
 
 /** turnserver.conf for coturn, from the same configuration the signaling nodes use. */
@@ -55,7 +75,10 @@ export function coturnConfig(turn: Config['turn'], opts: CoturnOptions = {}): st
     'no-software-attribute',
   ];
   if (opts.test) lines.push('allow-loopback-peers', 'no-tls', 'no-dtls');
-  else lines.push(...DENIED_PEER_RANGES.map((r) => `denied-peer-ip=${r}`));
+  else {
+    lines.push(...DENIED_PEER_RANGES.map((r) => `denied-peer-ip=${r}`));
+    if (turn.denyOwnAddresses) lines.push(...ownAddresses(turn).map((a) => `denied-peer-ip=${a}`));
+  }
   lines.push(...(opts.extra ?? []));
   return `${lines.join('\n')}\n`;
 }

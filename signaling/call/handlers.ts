@@ -17,6 +17,7 @@ export function callHandlers(calls: CallService): Pick<Handlers, CallRequest> {
     'call.join': (c, r) => calls.join(c, r),
     'call.leave': (c, r) => calls.leave(c, r),
     'call.history': (c, r) => calls.history(c, r),
+    'call.turnCredentials': (c, r) => calls.turnCredentials(c, r),
     'call.createTransport': (c, r) => calls.media(c, r.callId, 'createTransport', { direction: r.direction }),
     'call.connectTransport': (c, r) => calls.media(c, r.callId, 'connectTransport', { transportId: r.transportId, dtlsParameters: r.dtlsParameters as never }),
     'call.restartIce': (c, r) => calls.media(c, r.callId, 'restartIce', { transportId: r.transportId }),

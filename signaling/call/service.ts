@@ -2,7 +2,7 @@ import { checksumAddress } from '../address.ts';
 import type { Config } from '../../config/config.ts';
 import type { CallRow, CallStore, EndReason, ParticipantRow } from '../../db/calls.ts';
 import { BlockRtcError } from '../../protocol/errors.ts';
-import type { CallParticipant, CallSummary, Request, ResultMap } from '../../protocol/index.ts';
+import type { CallParticipant, CallSummary, IceServer, Request, ResultMap } from '../../protocol/index.ts';
 import { encodeEvent, type EncodedEvent } from '../../protocol/frames.ts';
 import type { EventMap, EventType } from '../../protocol/index.ts';
 import type { MediaEvent, MediaEventFrame, SfuMethod, SfuParams, SfuResult } from '../../protocol/sfu.ts';
@@ -12,6 +12,9 @@ import type { Placement, SfuRegistry } from '../../sfu/registry/registry.ts';
 import { turnCredentials } from '../../turn/credentials.ts';
 import type { Logger } from '../../infra/logger.ts';
 import type { Events } from '../events.ts';
+import type { Metrics } from '../metrics.ts';
+import type { RateLimiter } from '../ratelimit/limiter.ts';
+import { enforceLimit } from '../ratelimit/enforce.ts';
 import type { Connection } from '../ws/connection.ts';
 
 interface Joined {
@@ -33,7 +36,7 @@ export class CallService {
   private timers: NodeJS.Timeout[] = [];
 
   constructor(
-    private readonly deps: { config: Config; calls: CallStore; registry: SfuRegistry; sfu: SfuClient; events: Events; log: Logger },
+    private readonly deps: { config: Config; calls: CallStore; registry: SfuRegistry; sfu: SfuClient; events: Events; limiter: RateLimiter; metrics: Metrics; log: Logger },
   ) {
     deps.sfu.onEvent((frame) => this.mediaEvent(frame));
   }
@@ -57,12 +60,15 @@ export class CallService {
     const invitees = [...new Set(req.to.map((a) => checksumAddress(a)))].filter((a) => a !== conn.address);
     if (invitees.length === 0) throw new BlockRtcError('BAD_REQUEST', 'Invite at least one other address');
     if (invitees.length + 1 > config.calls.maxParticipants) throw new BlockRtcError('TOO_MANY_PARTICIPANTS', `At most ${config.calls.maxParticipants} participants`);
-    const busy = await calls.busy(invitees);
-    const call = await calls.create(
-      req.kind,
-      conn.address,
-      invitees.map((address) => ({ address, state: busy.has(address) ? 'busy' : 'ringing' })),
-    );
+    await enforceLimit(this.deps.limiter, this.deps.metrics, { name: 'call', metric: 'calls', id: conn.address, rule: config.limits.calls, message: 'Too many calls started; wait a moment' });
+    // Invitees already in a call, or rung by too many calls at once, are marked busy.
+    const created = await calls.createLimited(req.kind, conn.address, invitees, {
+      maxPerCaller: config.calls.maxRingingPerCaller,
+      maxPerCallee: config.calls.maxRingingPerCallee,
+      ringingSince: new Date(Date.now() - config.calls.ringTimeoutMs),
+    });
+    if (!created) throw new BlockRtcError('CALL_RINGING_LIMIT', `At most ${config.calls.maxRingingPerCaller} of your calls can ring at once; wait for an answer or cancel one`);
+    const { call, busy } = created;
     const placement = await registry.place(call.id, Date.now());
     if (!placement) {
       await calls.end(call.id, 'failed');
@@ -119,7 +125,7 @@ export class CallService {
     mine.set(req.callId, { peerId, node: placement.node });
     this.notify(state.participants, 'call.participant', { callId: req.callId, address: conn.address, state: 'joined' });
     const fresh = await calls.get(req.callId);
-    const iceServers = config.turn.secret && config.turn.urls.length ? [turnCredentials(config.turn.secret, conn.address, config.turn.ttlSec, config.turn.urls)] : [];
+    const iceServers = this.iceServers(conn.address);
     return {
       callId: req.callId,
       peerId,
@@ -128,6 +134,23 @@ export class CallService {
       producers: result.producers,
       participants: fresh!.participants.map(toParticipant),
     };
+  }
+
+  /**
+   * Fresh TURN credentials for a participant that joined this (live) call on this
+   * connection: each lasts TURN_TTL_SECONDS, and a long call renews them with this request.
+   */
+  async turnCredentials(conn: Connection, req: Request<'call.turnCredentials'>): Promise<ResultMap['call.turnCredentials']> {
+    if (!this.joined.get(conn.id)?.has(req.callId)) throw new BlockRtcError('NOT_IN_CALL');
+    const state = await this.participantOf(req.callId, conn.address);
+    const me = state.participants.find((p) => p.address === conn.address);
+    if (me?.state !== 'joined' || me.session !== conn.id) throw new BlockRtcError('NOT_IN_CALL', 'Join the call on this connection first');
+    return { iceServers: this.iceServers(conn.address) };
+  }
+
+  private iceServers(address: string): IceServer[] {
+    const { turn } = this.deps.config;
+    return turn.secret && turn.urls.length ? [turnCredentials(turn.secret, address, turn.ttlSec, turn.urls)] : [];
   }
 
   async leave(conn: Connection, req: Request<'call.leave'>): Promise<ResultMap['call.leave']> {
@@ -330,6 +353,12 @@ function mapSfuError(err: unknown): BlockRtcError {
     case 'CANNOT_CONSUME':
     case 'BAD_REQUEST':
       return new BlockRtcError('MEDIA_REJECTED', err.message);
+    case 'LIMIT':
+      return new BlockRtcError('MEDIA_LIMIT', err.message);
+    case 'DUPLICATE':
+      return new BlockRtcError('MEDIA_DUPLICATE', err.message);
+    case 'REPLACED':
+      return new BlockRtcError('MEDIA_REPLACED', err.message);
     default:
       return new BlockRtcError('INTERNAL');
   }

@@ -1,0 +1,1 @@
+CREATE INDEX "calls_initiator_open" ON "calls" USING btree ("initiator") WHERE ended_at is null;
