@@ -4,6 +4,7 @@
  * instead of touching the new Device and transports. Retries go through the injected
  * ReconnectPolicy pair (retry.ts), not fixed counts.
  */
+import { TurnRenewal } from './turn-renewal.ts';
 import { Device, type types } from 'mediasoup-client';
 import type { CallParticipant, CallParticipantState, JoinResult, ProducerEvent, RequestInput, RequestType, ResultMap } from '../../../protocol/index.ts';
 import type { Engine } from '../engine.ts';
@@ -36,6 +37,7 @@ export class CallSession extends Emitter<CallSessionEvents> {
   private readonly sender: Sender;
   private readonly receiver: Receiver;
   private readonly ice: IceRestarter;
+  private readonly turn: TurnRenewal;
   private readonly retry: CallRetryPolicies;
   private readonly participantsByAddress = new Map<string, CallParticipant>();
   private generation = 0;
@@ -64,6 +66,13 @@ export class CallSession extends Emitter<CallSessionEvents> {
     this.retry = defaultCallRetry(retry);
     for (const p of participants) this.participantsByAddress.set(p.address, p);
     const request = this.request.bind(this) as typeof this.request;
+    this.turn = new TurnRenewal(
+      async () => (await request('call.turnCredentials', { callId })).iceServers,
+      async (iceServers) => {
+        this._iceServers = iceServers;
+        for (const t of [this.sendTransport, this.recvTransport]) if (t && !t.closed) await t.updateIceServers({ iceServers });
+      },
+    );
     this.sender = new Sender({
       callId,
       kind,
@@ -337,6 +346,7 @@ export class CallSession extends Emitter<CallSessionEvents> {
     this.joinedOnce = true;
     this._peerId = res.peerId;
     this._iceServers = res.iceServers;
+    this.turn.schedule(res.iceServers);
     for (const p of res.participants) this.participantsByAddress.set(p.address, p);
     this.emit('participants', this.participants);
     const device = new Device();
@@ -385,6 +395,7 @@ export class CallSession extends Emitter<CallSessionEvents> {
   }
 
   private teardownMedia(): void {
+    this.turn.stop();
     this.receiver.teardown();
     this.sender.closeProducers();
     this.sendTransport?.close();
