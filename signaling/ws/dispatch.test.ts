@@ -35,7 +35,7 @@ describe('Dispatcher: valid requests', () => {
     await settle();
     expect(t.ws.frames()).toEqual([{ re: 'r1', ok: true, data: { token: 't', expiresAt: '2030-01-01T00:00:00.000Z' } }]);
     expect(t.refresh).toHaveBeenCalledTimes(1);
-    expect(t.refresh.mock.calls[0]![0]).toBe(t.conn);
+    expect(t.refresh.mock.calls[0]).toEqual([t.conn, { id: 'r1', type: 'session.refresh' }]);
     expect((await t.metrics.framesIn.get()).values).toEqual([expect.objectContaining({ labels: { type: 'session.refresh' }, value: 1 })]);
   });
 
