@@ -102,17 +102,17 @@ describe('RedisSfuClient and RedisCommandServer over Redis', () => {
     await clearPrefix(prefix);
   });
 
-  async function signaling(node: string, timeoutMs = 2000) {
-    const c = await RedisSfuClient.create(client('command'), client('subscriber'), prefix, node, timeoutMs);
+  async function signaling(node: string, timeoutMs = 2000, sub = client('subscriber')) {
+    const c = await RedisSfuClient.create(client('command'), sub, prefix, node, timeoutMs);
     const events: MediaEventFrame[] = [];
     c.onEvent((f) => events.push(f));
     cleanups.push(() => c.close());
     return { client: c, events };
   }
-  async function media(node: string) {
+  async function media(node: string, sub = client('subscriber')) {
     const service = new FakeService();
     const cap = captureLog();
-    const server = new RedisCommandServer(client('command'), client('subscriber'), prefix, node, service.asService(), cap.log);
+    const server = new RedisCommandServer(client('command'), sub, prefix, node, service.asService(), cap.log);
     await server.start();
     cleanups.push(() => server.stop());
     return { service, server, cap };
@@ -160,6 +160,25 @@ describe('RedisSfuClient and RedisCommandServer over Redis', () => {
     expect(await c.request('sfu-route-2', 'leave', scoped)).toEqual({ method: 'leave', params: scoped });
     expect(two.service.handle).toHaveBeenCalledTimes(1);
     expect(one.service.handle).not.toHaveBeenCalled();
+  });
+
+  it('keeps nodes apart when they share one subscriber connection', async () => {
+    const sigSub = client('subscriber');
+    const sfuSub = client('subscriber');
+    const a = await signaling('sig-shared-a', 2000, sigSub);
+    const b = await signaling('sig-shared-b', 2000, sigSub);
+    const one = await media('sfu-shared-1', sfuSub);
+    const two = await media('sfu-shared-2', sfuSub);
+    expect(await a.client.request('sfu-shared-1', 'leave', scoped)).toEqual({ method: 'leave', params: scoped });
+    expect(await b.client.request('sfu-shared-2', 'callStats', { callId: 'c9' })).toEqual({ method: 'callStats', params: { callId: 'c9' } });
+    expect(one.service.handle).toHaveBeenCalledTimes(1);
+    expect(two.service.handle).toHaveBeenCalledTimes(1);
+    one.service.sink('sig-shared-b', frame('for-b'));
+    two.service.sink('sig-shared-a', frame('for-a'));
+    await until(() => a.events.length + b.events.length >= 2);
+    await new Promise((r) => setTimeout(r, 20));
+    expect(a.events).toEqual([frame('for-a')]);
+    expect(b.events).toEqual([frame('for-b')]);
   });
 
   it('maps error replies onto SfuError codes; unexpected errors become INTERNAL and are logged', async () => {
