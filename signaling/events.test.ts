@@ -95,5 +95,13 @@ describe('Events', () => {
     const warns = cap.at('warn');
     expect(warns).toHaveLength(2);
     expect(warns[1]).toMatchObject({ msg: 'event not published', suppressed: 103 });
+
+    // The count starts again after each warning.
+    events.toUser(ALICE, 'chat.typing', { from: BOB, typing: true });
+    await settle();
+    vi.setSystemTime(Date.now() + 5000);
+    events.toUser(ALICE, 'chat.typing', { from: BOB, typing: true });
+    await settle();
+    expect(cap.at('warn')[2]).toMatchObject({ suppressed: 1 });
   });
 });

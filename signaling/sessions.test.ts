@@ -130,10 +130,12 @@ describe('Sessions: delivery', () => {
     await t.sessions.add(a.conn);
     await t.sessions.add(b.conn);
     a.conn.close(1000, 'bye');
-    await t.bus.publish(ALICE, encodeDelivery(frame(1)));
+    await t.bus.publish(ALICE, encodeDelivery(frame(1), '', Date.now()));
     await settle();
     expect(a.ws.sent).toEqual([]);
     expect(b.ws.sent).toEqual([frame(1)]);
+    // Only the frame actually written counts as delivered.
+    expect((await t.metrics.messagesOut.get()).values[0]!.value).toBe(1);
   });
 
   it('closes a slow consumer with 4008 instead of buffering more, and still serves the others', async () => {
@@ -147,10 +149,11 @@ describe('Sessions: delivery', () => {
     await settle();
     expect(slow.ws.sent).toEqual([frame(1)]);
     slow.ws.bufferedAmount = MAX_BUFFERED + 1;
-    await t.bus.publish(ALICE, encodeDelivery(frame(2)));
+    await t.bus.publish(ALICE, encodeDelivery(frame(2), '', Date.now()));
     await t.bus.publish(ALICE, encodeDelivery(frame(3)));
     await settle();
     expect(slow.ws.sent).toEqual([frame(1)]);
+    expect((await t.metrics.messagesOut.get()).values[0]!.value).toBe(1);
     expect(slow.ws.closes).toEqual([expect.objectContaining({ code: 4008, reason: 'slow consumer' })]);
     expect(slow.conn.closed).toBe(true);
     expect(fine.ws.sent).toEqual([frame(1), frame(2), frame(3)]);
