@@ -117,7 +117,7 @@ describe('RedisSfuClient and RedisCommandServer over Redis', () => {
     cleanups.push(() => server.stop());
     return { service, server, cap };
   }
-  const until = async (cond: () => boolean, ms = 2000) => {
+  const until = async (cond: () => boolean, ms = 5000) => {
     const end = Date.now() + ms;
     while (!cond()) {
       if (Date.now() > end) throw new Error('condition not met in time');

@@ -92,7 +92,7 @@ function connect(url: string, protocols: string[], headers: Record<string, strin
 
 const bearer = (t: string) => ['blockrtc.v1', `bearer.${t}`];
 const closeOf = (ws: WebSocket) => new Promise<{ code: number; reason: string }>((r) => ws.once('close', (code, reason) => r({ code, reason: String(reason) })));
-const waitFor = async (cond: () => boolean, ms = 2000) => {
+const waitFor = async (cond: () => boolean, ms = 5000) => {
   const until = Date.now() + ms;
   while (!cond()) {
     if (Date.now() > until) throw new Error('condition not met in time');
