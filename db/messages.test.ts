@@ -63,6 +63,39 @@ describe.each(['postgres', 'pglite'] as const)('MessageStore on %s', (kind) => {
     expect(hist.map((m) => m.body)).toEqual([b.body, a.body]);
   });
 
+  it('refuses a repeat inside one batch whose content differs, and stores only the first', async () => {
+    const a = msg();
+    const out = await store.insertBatch([a, { ...a, body: 'other text' }, { ...a }, { ...a, kind: 'audio' }]);
+    expect(out[0]).toMatchObject({ ok: true, duplicate: false });
+    expect(out[1]).toEqual({ ok: false, reason: 'idempotency_conflict' });
+    expect(out[2]).toMatchObject({ ok: true, duplicate: true, id: (out[0] as { id: bigint }).id });
+    expect(out[3]).toEqual({ ok: false, reason: 'idempotency_conflict' });
+    const stored = (await store.history(conv, null, 50)).filter((m) => m.clientId === a.clientId);
+    expect(stored.map((m) => m.body)).toEqual([a.body]);
+  });
+
+  it('keeps history to its own conversation when conversations interleave', async () => {
+    const [carol, dave, eve] = [Wallet.createRandom().address, Wallet.createRandom().address, Wallet.createRandom().address];
+    const ac = conversationKey(alice, carol);
+    const cd = conversationKey(carol, dave);
+    // Interleaved, with the other conversation's rows newest: a history without its filter
+    // would return them first.
+    const batch: NewMessage[] = [];
+    for (let i = 0; i < 4; i++) {
+      batch.push(msg({ conversation: ac, sender: alice, recipient: carol, body: `ac ${i}` }));
+      batch.push(msg({ conversation: cd, sender: dave, recipient: carol, body: `cd ${i}` }));
+    }
+    await store.insertBatch(batch);
+    await store.insertBatch([msg({ conversation: cd, sender: carol, recipient: dave, body: 'cd newest' })]);
+    const hist = await store.history(ac, null, 10);
+    expect(hist.map((m) => m.body)).toEqual(['ac 3', 'ac 2', 'ac 1', 'ac 0']);
+    expect(hist.every((m) => m.conversation === ac)).toBe(true);
+    const page = await store.history(cd, hist[1]!.id, 10);
+    expect(page.map((m) => m.body)).toEqual(['cd 1', 'cd 0']);
+    // A conversation nobody wrote in has no history, however full the table is.
+    expect(await store.history(conversationKey(eve, carol), null, 10)).toEqual([]);
+  });
+
   it('stores any text exactly, including characters that need quoting in arrays', async () => {
     const bodies = ['he said "hi", {x} \\ back\\slash', 'NULL', '', 'línea\nnueva \u{1F389}', "it's; drop table messages; --"];
     const [carol, dave] = [Wallet.createRandom().address, Wallet.createRandom().address];
@@ -75,17 +108,23 @@ describe.each(['postgres', 'pglite'] as const)('MessageStore on %s', (kind) => {
   });
 
   it('keeps both sides of the conversation list with unread counts', async () => {
-    await store.insertBatch([msg(), msg(), msg({ sender: bob, recipient: alice })]);
-    const [bobSide] = await contacts.list(bob);
-    const [aliceSide] = await contacts.list(alice);
-    expect(bobSide).toMatchObject({ peer: alice, unread: 4 });
-    expect(aliceSide).toMatchObject({ peer: bob, unread: 1 });
-    expect(aliceSide!.lastMessageId).toBe(bobSide!.lastMessageId);
-    const last = (await store.history(conv, null, 1))[0]!;
-    const read = await store.markRead(conv, bob, alice, last.id);
-    expect(read.ids).toHaveLength(4);
-    expect((await contacts.list(bob))[0]!.unread).toBe(0);
-    expect(await contacts.watchers(alice)).toEqual([bob]);
+    // Its own pair: the counts do not depend on what earlier tests stored.
+    const [frank, grace] = [Wallet.createRandom().address, Wallet.createRandom().address];
+    const fg = conversationKey(frank, grace);
+    const own = (over: Partial<NewMessage> = {}) => msg({ conversation: fg, sender: frank, recipient: grace, ...over });
+    await store.insertBatch([own(), own(), own({ sender: grace, recipient: frank })]);
+    await store.insertBatch([own()]);
+    const [graceSide] = await contacts.list(grace);
+    const [frankSide] = await contacts.list(frank);
+    expect(graceSide).toMatchObject({ peer: frank, unread: 3 });
+    expect(frankSide).toMatchObject({ peer: grace, unread: 1 });
+    expect(frankSide!.lastMessageId).toBe(graceSide!.lastMessageId);
+    const last = (await store.history(fg, null, 1))[0]!;
+    const read = await store.markRead(fg, grace, frank, last.id);
+    expect(read.ids).toHaveLength(3);
+    expect((await contacts.list(grace))[0]!.unread).toBe(0);
+    expect((await contacts.list(frank))[0]!.unread).toBe(1);
+    expect(await contacts.watchers(frank)).toEqual([grace]);
   });
 
   it('syncs from a cursor and re-offers unacknowledged messages at or below it', async () => {

@@ -169,7 +169,9 @@ export class MessageStore {
     return batch.map((m): InsertOutcome => {
       const s = stored.get(idemKey(m));
       if (!s) throw new Error('message neither inserted nor found');
-      if (!s.fresh && !sameContent(s.row, m)) return { ok: false, reason: 'idempotency_conflict' };
+      // A repeat of a stored row, or of an earlier message in this batch, must carry the same
+      // content: only the first one is stored, so a different text would be silently dropped.
+      if (s.row !== m && !sameContent(s.row, m)) return { ok: false, reason: 'idempotency_conflict' };
       return { ok: true, id: s.id, createdAt: s.createdAt, duplicate: !s.fresh || s.row !== m };
     });
   }

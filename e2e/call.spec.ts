@@ -51,8 +51,12 @@ test('1:1 video call: ring, accept, media both ways, mute seen by the other side
   });
   await expect.poll(() => alice.page.evaluate(() => (window as unknown as { rejoins: number }).rejoins)).toBeGreaterThan(0);
   await expect(alice.page.getByTestId('call-screen')).toHaveAttribute('data-state', 'connected', { timeout: 30_000 });
-  await expectReceiving(alice, [bob], { video: false });
-  await expectReceiving(bob, [alice], { video: false });
+  // Media both ways again after the rejoin, video included: Bob turns his camera back on.
+  await bob.page.getByTestId('toggle-camera').click();
+  await expect(alice.page.locator(`[data-testid=tile][data-address="${bob.address}"]`)).toHaveAttribute('data-video', 'on', { timeout: 15_000 });
+  await expect(bob.page.locator(`[data-testid=tile][data-address="${alice.address}"]`)).toHaveAttribute('data-video', 'on', { timeout: 15_000 });
+  await expectReceiving(alice, [bob]);
+  await expectReceiving(bob, [alice]);
 
   const callId = await alice.page.getByTestId('call-screen').getAttribute('data-call-id');
   await new Promise((r) => setTimeout(r, 1500)); // a measurable duration

@@ -12,9 +12,25 @@ test('group video call with 4 peers: everyone receives everyone', async ({ brows
   for (const p of peers) await expectReceiving(p, peers.filter((x) => x !== p), { timeoutMs: 45_000 });
   for (const p of peers) await expect(p.page.getByTestId('tile')).toHaveCount(3);
   // Fake audio beeps on every peer: whoever the SFU picks as the active speaker is highlighted on
-  // every page, as a grid tile for the others and as the local picture for the speaker.
-  const speaking = (p: Peer) => p.page.locator('[data-testid=tile].speaking, [data-testid=local-pip].speaking');
-  for (const p of peers) await expect(speaking(p)).toHaveCount(1, { timeout: 20_000 });
+  // every page, as a grid tile for the others and as the local picture for the speaker, and all
+  // pages name the same person (the pick may move, so all pages are read together).
+  const highlighted = (p: Peer) =>
+    p.page.evaluate((self) => {
+      const tiles = [...document.querySelectorAll('[data-testid=tile].speaking')].map((t) => t.getAttribute('data-address'));
+      const own = document.querySelectorAll('[data-testid=local-pip].speaking').length > 0 ? [self] : [];
+      return [...tiles, ...own];
+    }, p.address);
+  await expect
+    .poll(
+      async () => {
+        const seen = await Promise.all(peers.map(highlighted));
+        if (seen.some((s) => s.length !== 1)) return `not one highlight per page: ${JSON.stringify(seen)}`;
+        const speakers = new Set(seen.map((s) => s[0]));
+        return speakers.size === 1 && peers.some((p) => speakers.has(p.address)) ? 'agreed' : `pages disagree: ${JSON.stringify(seen)}`;
+      },
+      { timeout: 20_000, intervals: [250, 500, 1000] },
+    )
+    .toBe('agreed');
   await screenshot(alice.page, 'in-call-group');
   await alice.page.getByTestId('hangup').click();
   // The others stay together: three people still in the call.

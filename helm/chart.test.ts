@@ -298,6 +298,7 @@ describe('helm chart', () => {
 
   it('probes liveness on /healthz and readiness on /readyz, never the same endpoint', () => {
     for (const r of each()) {
+      const probed = new Set<string>();
       for (const w of workloads(r)) {
         for (const c of w.spec.template.spec.containers) {
           const id = `${r.name}: ${w.kind}/${w.metadata.name} ${c.name}`;
@@ -306,14 +307,19 @@ describe('helm chart', () => {
           if (mode === 'signaling' || mode === 'sfu') {
             expect(c.livenessProbe?.httpGet?.path, id).toBe('/healthz');
             expect(c.readinessProbe?.httpGet?.path, id).toBe('/readyz');
+            expect(c.livenessProbe?.httpGet?.port, id).toEqual(c.readinessProbe?.httpGet?.port);
+            probed.add(mode);
           }
         }
       }
+      // Both tiers were found and checked in every value set.
+      expect([...probed].sort(), r.name).toEqual(['sfu', 'signaling']);
     }
   });
 
   it('gives each signaling / SFU container an environment the BlockRTC config accepts', () => {
     for (const r of each()) {
+      const checked = new Set<string>();
       for (const w of workloads(r)) {
         for (const c of w.spec.template.spec.containers) {
           const mode = blockrtcMode(c);
@@ -321,12 +327,15 @@ describe('helm chart', () => {
           const env = containerEnv(c);
           if (mode === 'sfu' && !env.SFU_ANNOUNCED_ADDRESS) env.SFU_ANNOUNCED_ADDRESS = '198.51.100.8'; // written by the init container
           expect(() => loadConfig(mode, env), `${r.name}: ${w.metadata.name} (${mode})`).not.toThrow();
+          checked.add(mode);
         }
       }
+      expect([...checked].sort(), r.name).toEqual(expect.arrayContaining(['sfu', 'signaling']));
     }
   });
 
   it('exposes the SFU WebRtcServer ports portBase..portBase+workers-1 over UDP and TCP, matching the env', () => {
+    const sources = new Set<string>();
     for (const r of each()) {
       const ds = find(r, 'DaemonSet', '-sfu');
       expect(ds, r.name).toBeDefined();
@@ -345,18 +354,27 @@ describe('helm chart', () => {
       expect(pod.hostNetwork ?? false, r.name).toBe(get(r.values, 'sfu.hostNetwork'));
       expect(envOf(c, 'NODE_ID')?.valueFrom?.fieldRef?.fieldPath, r.name).toBe('metadata.name');
       const announced = get(r.values, 'sfu.announcedAddress.source');
-      if (announced === 'hostIP') expect(envOf(c, 'SFU_ANNOUNCED_ADDRESS')?.value).toBe('$(HOST_IP)');
-      if (announced === 'value') expect(envOf(c, 'SFU_ANNOUNCED_ADDRESS')?.value).toBe(get(r.values, 'sfu.announcedAddress.value'));
-      if (announced === 'nodeExternalIP') expect(pod.initContainers?.map((i) => i.name)).toContain('resolve-address');
+      sources.add(String(announced));
+      if (announced === 'hostIP') expect(envOf(c, 'SFU_ANNOUNCED_ADDRESS')?.value, r.name).toBe('$(HOST_IP)');
+      else if (announced === 'value') expect(envOf(c, 'SFU_ANNOUNCED_ADDRESS')?.value, r.name).toBe(get(r.values, 'sfu.announcedAddress.value'));
+      else if (announced === 'nodeExternalIP') expect(pod.initContainers?.map((i) => i.name), r.name).toContain('resolve-address');
+      else expect.fail(`${r.name}: unexpected sfu.announcedAddress.source ${String(announced)}`);
     }
+    // Every way of announcing the address is rendered by some value set.
+    expect([...sources].sort()).toEqual(['hostIP', 'nodeExternalIP', 'value']);
   });
 
   it('never inlines a secret: secret env comes from secretKeyRef and no secret value appears outside Secrets', () => {
+    let withSecrets = 0;
     for (const r of each()) {
-      const secretValues = r.manifests
-        .filter((m) => m.kind === 'Secret')
-        .flatMap((m) => Object.values(m.data ?? {}).map((v) => Buffer.from(v, 'base64').toString('utf8')))
-        .filter((v) => v.length >= 8);
+      const secrets = r.manifests.filter((m) => m.kind === 'Secret');
+      const secretValues = secrets.flatMap((m) => Object.values(m.data ?? {}).map((v) => Buffer.from(v, 'base64').toString('utf8'))).filter((v) => v.length >= 8);
+      // A generated Secret holds real values to look for.
+      if (secrets.length > 0) {
+        expect(secretValues.length, r.name).toBeGreaterThan(0);
+        withSecrets++;
+      }
+      let secretEnv = 0;
       for (const m of r.manifests) {
         if (m.kind === 'Secret') continue;
         const text = JSON.stringify(m);
@@ -374,10 +392,14 @@ describe('helm chart', () => {
             const id = `${r.name}: ${w.metadata.name} ${c.name} ${e.name}`;
             expect(e.value, id).toBeUndefined();
             expect(e.valueFrom?.secretKeyRef, id).toBeDefined();
+            secretEnv++;
           }
         }
       }
+      // JWT_SECRET and DATABASE_URL at least, in every set.
+      expect(secretEnv, r.name).toBeGreaterThanOrEqual(2);
     }
+    expect(withSecrets).toBeGreaterThan(0);
   });
 
   it('lets every draining pod finish: preStop + DRAIN_TIMEOUT_MS < terminationGracePeriodSeconds', () => {
@@ -408,13 +430,18 @@ describe('helm chart', () => {
       .map((l) => l.trim())
       .filter((l) => l && !l.startsWith('#'));
     expect(file).toEqual(DENIED_PEER_RANGES);
+    const withTurn: string[] = [];
+    const withoutTurn: string[] = [];
     for (const r of each()) {
       const cm = find(r, 'ConfigMap', '-turn');
       if (get(r.values, 'turn.enabled') === false) {
         expect(cm, r.name).toBeUndefined();
         expect(find(r, 'DaemonSet', '-turn'), r.name).toBeUndefined();
+        withoutTurn.push(r.name);
         continue;
       }
+      withTurn.push(r.name);
+      expect(cm, r.name).toBeDefined();
       const conf = cm?.data?.['turnserver.conf'] ?? '';
       const relay = get(r.values, 'turn.relayPorts') as { min: number; max: number };
       const cfg = loadConfig('turn', {
@@ -446,6 +473,9 @@ describe('helm chart', () => {
       const sig = find(r, 'Deployment', '-signaling')?.spec?.template?.spec as PodSpec;
       expect(envOf(sig.containers[0] as Container, 'TURN_SECRET')?.valueFrom?.secretKeyRef).toEqual(envOf(coturn, 'TURN_SECRET')?.valueFrom?.secretKeyRef);
     }
+    // Both branches ran: the comparison above was made, and the no-turn set renders no coturn.
+    expect(withTurn).toEqual(expect.arrayContaining(['default', 'production']));
+    expect(withoutTurn).toEqual(['no-turn']);
   });
 
   it('runs migrations as a hook Job (`blockrtc migrate`) that reads DATABASE_URL from a Secret', () => {
@@ -461,7 +491,9 @@ describe('helm chart', () => {
       // The chart's own Secret must exist before a pre-install hook runs.
       const secret = find(r, 'Secret', '-secrets');
       if (secret) expect(secret.metadata.annotations?.['helm.sh/hook'], r.name).toContain('pre-install');
+      else expect(get(r.values, 'secrets.jwt.existingSecret'), `${r.name}: no generated Secret, so the JWT secret must be referenced`).toBeTruthy();
     }
+    expect(find(rendered.get('default') as Rendered, 'Secret', '-secrets'), 'default renders its Secret').toBeDefined();
   });
 
   it('fronts signaling with an Ingress tuned for WebSockets, a PDB, anti-affinity and an HPA', () => {

@@ -60,14 +60,19 @@ describe.each(['memory', 'redis'] as const)('%s backends', (kind) => {
     const bus = impl.bus();
     const got: [string, string][] = [];
     bus.onDeliver((u, p) => got.push([u, p]));
+    // 0xM carries markers: what was published before a marker has arrived once the marker has.
+    const marked = (m: string) => expect.poll(() => got.some(([u, p]) => u === '0xM' && p === m), { timeout: 5_000, interval: 10 }).toBe(true);
     await bus.subscribe('0xA');
+    await bus.subscribe('0xM');
     await bus.publish('0xA', 'one');
     await bus.publish('0xB', 'not mine');
-    await new Promise((r) => setTimeout(r, 100));
+    await bus.publish('0xM', 'm1');
+    await marked('m1');
     await bus.unsubscribe('0xA');
     await bus.publish('0xA', 'after');
-    await new Promise((r) => setTimeout(r, 100));
-    expect(got).toEqual([['0xA', 'one']]);
+    await bus.publish('0xM', 'm2');
+    await marked('m2');
+    expect(got.filter(([u]) => u !== '0xM')).toEqual([['0xA', 'one']]);
     await bus.close();
   });
 
@@ -78,6 +83,7 @@ describe.each(['memory', 'redis'] as const)('%s backends', (kind) => {
     expect(results.filter(Boolean)).toHaveLength(1);
     expect(await nonces.consume('never-issued')).toBe(false);
     await nonces.issue('n-bbbbbbbb', 1);
+    // Not a synchronisation: the one-second lifetime has to pass.
     await new Promise((r) => setTimeout(r, 1100));
     expect(await nonces.consume('n-bbbbbbbb')).toBe(false);
   });
@@ -90,8 +96,10 @@ describe.each(['memory', 'redis'] as const)('%s backends', (kind) => {
     expect(hits.map((h) => h.ok)).toEqual([true, true, true, false, false]);
     expect(hits[3]!.retryAfterMs).toBeGreaterThan(0);
     expect(hits[3]!.retryAfterMs).toBeLessThanOrEqual(500);
-    await new Promise((r) => setTimeout(r, 600));
-    expect((await limiter.hit('t', `${kind}-id`, rule)).ok).toBe(true);
+    // Admitted again once the window has passed, and not before the hint said.
+    const refusedAt = Date.now();
+    await expect.poll(async () => (await limiter.hit('t', `${kind}-id`, rule)).ok, { timeout: 3_000, interval: 25 }).toBe(true);
+    expect(Date.now() - refusedAt).toBeGreaterThanOrEqual(hits[4]!.retryAfterMs - 50);
   });
 
   it('presence counts devices and remembers when the last one left', async () => {

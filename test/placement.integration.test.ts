@@ -1,4 +1,5 @@
 import { Wallet } from 'ethers';
+import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TestClient } from '../testkit/client.ts';
 import { MediaPeer, until } from '../testkit/media-peer.ts';
@@ -15,6 +16,8 @@ describe('call placement on the media fleet', () => {
   const clients: TestClient[] = [];
   const peers: MediaPeer[] = [];
 
+  /** How old a heartbeat may be before its node is skipped (PRESENCE_STALE_MS). */
+  const STALE_MS = 2000;
   const env = (prefix: string, extra: Record<string, string> = {}) => ({
     DATABASE_URL: db.url,
     REDIS_URL,
@@ -23,7 +26,7 @@ describe('call placement on the media fleet', () => {
     RATE_LIMIT_CONNECT: '10000/60',
     WS_MAX_FRAMES_PER_SECOND: '500',
     PRESENCE_HEARTBEAT_MS: '500',
-    PRESENCE_STALE_MS: '2000',
+    PRESENCE_STALE_MS: String(STALE_MS),
     SFU_COMMAND_TIMEOUT_MS: '2000',
     ...extra,
   });
@@ -37,6 +40,16 @@ describe('call placement on the media fleet', () => {
     const c = await TestClient.signInAndConnect(node.url, Wallet.createRandom());
     clients.push(c);
     return c;
+  };
+  /** The registry's view of an SFU node: its last heartbeat (ms) and whether it said it drains. */
+  const registered = async (prefix: string, node: string) => {
+    const r = new Redis(REDIS_URL);
+    try {
+      const [at, draining] = await Promise.all([r.zscore(`${prefix}{sfu}:nodes`, node), r.hget(`${prefix}{sfu}:node:${node}`, 'draining')]);
+      return { at: at === null ? null : Number(at), draining: draining === '1' };
+    } finally {
+      r.disconnect();
+    }
   };
   const placement = async (callId: string) => {
     const [row] = await query<{ sfu_node: string; sfu_worker: number }>(db.url, 'select sfu_node, sfu_worker from calls where id = $1', [callId]);
@@ -71,7 +84,11 @@ describe('call placement on the media fleet', () => {
     const prefix = testPrefix('place');
     prefixes.push(prefix);
     const [sig, s1, s2] = await Promise.all([start('signaling', prefix), start('sfu', prefix, { NODE_ID: 'sfu-one' }), start('sfu', prefix, { NODE_ID: 'sfu-two' })]);
-    expect(s1.url).toMatch(/^http/);
+    for (const s of [s1, s2]) {
+      const ready = await fetch(`${s.url}/readyz`);
+      expect(ready.status).toBe(200);
+      expect(await ready.json()).toMatchObject({ status: 'ready', workers: 2 });
+    }
     const caller = await user(sig);
     const callees = await Promise.all([1, 2, 3, 4].map(() => user(sig)));
 
@@ -82,12 +99,13 @@ describe('call placement on the media fleet', () => {
 
     // A node that stops heartbeating is not chosen.
     s2.proc.kill('SIGSTOP');
-    await new Promise((r) => setTimeout(r, 2600));
+    await expect.poll(async () => Date.now() - ((await registered(prefix, 'sfu-two')).at ?? 0), { timeout: 10_000, interval: 200 }).toBeGreaterThan(STALE_MS + 200);
     const whileStale = await Promise.all(callees.slice(0, 2).map((c) => caller.request('call.start', { to: [c.address], kind: 'audio' })));
     for (const c of whileStale) expect(await placement(c.callId)).toMatch(/^sfu-one\//);
     for (const c of whileStale) await caller.request('call.cancel', { callId: c.callId });
+    const resumedAt = Date.now();
     s2.proc.kill('SIGCONT');
-    await new Promise((r) => setTimeout(r, 1200));
+    await expect.poll(async () => (await registered(prefix, 'sfu-two')).at ?? 0, { timeout: 10_000, interval: 100 }).toBeGreaterThan(resumedAt);
 
     // A live call on a node that is killed is placed again and its participants rejoin.
     const callee = callees[0]!;
@@ -156,15 +174,17 @@ describe('call placement on the media fleet', () => {
     const { p2 } = await mediaCall(callId, u1, u2);
     const s2 = await start('sfu', prefix, { NODE_ID: 'sfu-other', SFU_WORKERS: '1' });
     s1.proc.kill('SIGTERM');
-    await new Promise((r) => setTimeout(r, 1500));
+    await expect.poll(async () => (await fetch(`${s1.url}/readyz`)).status, { timeout: 10_000, interval: 100 }).toBe(503);
+    // Placement reads the registry: wait for the heartbeat that says so (and one from the new node).
+    await expect.poll(async () => (await registered(prefix, 'sfu-draining')).draining, { timeout: 10_000, interval: 100 }).toBe(true);
+    await expect.poll(async () => (await registered(prefix, 'sfu-other')).at, { timeout: 10_000, interval: 100 }).not.toBeNull();
     const next = await u3.request('call.start', { to: [u4.address], kind: 'audio' });
     expect(await placement(next.callId)).toMatch(/^sfu-other\//);
     await u3.request('call.cancel', { callId: next.callId });
     // The running call still carries media on the draining node.
     const [producerId] = [...p2.received.keys()];
     const before = p2.packetsFrom(producerId!);
-    await new Promise((r) => setTimeout(r, 1000));
-    expect(p2.packetsFrom(producerId!)).toBeGreaterThan(before + 20);
+    await until(() => p2.packetsFrom(producerId!) > before + 20, 5_000, 'audio on the draining node');
     expect(s1.proc.exitCode).toBeNull();
     await u1.request('call.leave', { callId });
     await u2.request('call.leave', { callId });

@@ -46,6 +46,9 @@ describe.each(['redis', 'cluster'] as const)('signaling tier on %s', (flavour) =
     started.push(n);
     return n;
   };
+  /** Statements of this database waiting for a lock (a commit held by a test). */
+  const lockWaiters = async () =>
+    (await query<{ n: number }>(db.url, `select count(*)::int as n from pg_stat_activity where datname = $1 and wait_event_type = 'Lock'`, [db.name]))[0]!.n;
   const connect = async (base: string, wallet = Wallet.createRandom()) => {
     const c = await TestClient.signInAndConnect(base, wallet);
     clients.push(c);
@@ -98,14 +101,18 @@ describe.each(['redis', 'cluster'] as const)('signaling tier on %s', (flavour) =
 
     // Presence: a second device of Bob does not announce, closing the last one does.
     const bob2 = await connect(a.url, bob.wallet);
+    const bobUpdates = () => alice.eventsOf('presence.update').filter((p) => p.address === bob.address);
+    const seen = bobUpdates().length;
     await bob.close();
-    await new Promise((r) => setTimeout(r, 300));
-    expect(alice.eventsOf('presence.update').filter((p) => p.address === bob.address && !p.online)).toHaveLength(0);
+    expect((await alice.request('presence.query', { addresses: [bob.address] })).presence[0]).toMatchObject({ online: true });
     await bob2.close();
     const off = await alice.waitFor('presence.update', (p) => p.address === bob.address && !p.online);
     expect(off.lastSeen).not.toBeNull();
     const bob3 = await connect(b.url, bob.wallet);
-    await alice.waitFor('presence.update', (p) => p.address === bob.address && p.online);
+    await alice.waitFor('presence.update', (p) => p.address === bob.address && p.online && bobUpdates().indexOf(p) > bobUpdates().indexOf(off));
+    // Between the two: exactly one offline (after the last device), then online again; closing
+    // the first of two devices announced nothing.
+    expect(bobUpdates().slice(seen).map((p) => p.online)).toEqual([false, true]);
     const q = await alice.request('presence.query', { addresses: [bob.address] });
     expect(q.presence[0]).toMatchObject({ address: bob.address, online: true });
 
@@ -126,7 +133,10 @@ describe.each(['redis', 'cluster'] as const)('signaling tier on %s', (flavour) =
     await dave.waitFor('chat.message', (m) => m.id === sent.id);
     await daveLaptop.waitFor('chat.message', (m) => m.id === sent.id);
     await carolPhone.waitFor('chat.message', (m) => m.id === sent.id);
-    await new Promise((r) => setTimeout(r, 200));
+    // A later send from the phone reaches the laptop through the same channel, after the first
+    // message's copies: once it is there, a copy to the sending device would have been too.
+    const marker = await carolPhone.send(dave.address, 'from the phone');
+    await carol.waitFor('chat.message', (m) => m.id === marker.id);
     expect(carol.eventsOf('chat.message').filter((m) => m.id === sent.id)).toHaveLength(0);
   });
 
@@ -174,8 +184,56 @@ describe.each(['redis', 'cluster'] as const)('signaling tier on %s', (flavour) =
     const rows = await query<{ n: number }>(db.url, 'select count(*)::int as n from messages where client_id = $1', [clientId]);
     expect(rows[0]!.n).toBe(1);
     await expect(gina.send(hank.address, 'different text', clientId)).rejects.toMatchObject({ body: { code: 'IDEMPOTENCY_CONFLICT' } });
-    await new Promise((r) => setTimeout(r, 200));
-    expect(hank.eventsOf('chat.message').filter((m) => m.clientId === clientId)).toHaveLength(1);
+    // Anything published for the retries went out before this later message.
+    const marker = await gina.send(hank.address, 'after the retries');
+    await hank.waitFor('chat.message', (m) => m.id === marker.id);
+    expect(hank.eventsOf('chat.message').filter((m) => m.clientId === clientId).map((m) => m.text)).toEqual(['exactly once']);
+  });
+
+  it('refuses a reused client id with other content inside one group commit, and stores one row', async () => {
+    const kim = await connect(a.url);
+    const leo = await connect(b.url);
+    // Pairs of frames with one client id and two texts, written in one go on one socket so the
+    // node reads them in the same tick and commits them together.
+    const ids = Array.from({ length: 4 }, () => randomUUID());
+    const socket = (kim.ws as unknown as { _socket: import('node:net').Socket })._socket;
+    socket.cork();
+    const pairs = ids.map((clientId) => [kim.send(leo.address, `first ${clientId}`, clientId), kim.send(leo.address, `second ${clientId}`, clientId)] as const);
+    socket.uncork();
+    const settled = await Promise.all(pairs.map((pair) => Promise.allSettled(pair)));
+    for (const [i, clientId] of ids.entries()) {
+      const [first, second] = settled[i]!;
+      const outcomes = [first, second].map((r) => (r.status === 'fulfilled' ? 'ok' : (r.reason as RequestError).body?.code));
+      expect(outcomes.sort()).toEqual(['IDEMPOTENCY_CONFLICT', 'ok']);
+      const winner = first.status === 'fulfilled' ? `first ${clientId}` : `second ${clientId}`;
+      const rows = await query<{ body: string }>(db.url, 'select body from messages where client_id = $1', [clientId]);
+      expect(rows.map((r) => r.body)).toEqual([winner]);
+      const ok = [first, second].flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []))[0]!;
+      expect(ok.duplicate).toBe(false);
+      expect((await leo.waitFor('chat.message', (m) => m.clientId === clientId)).text).toBe(winner);
+    }
+  });
+
+  it('keeps history to the asking pair when conversations interleave', async () => {
+    const [max, nia, oli] = await Promise.all([connect(a.url), connect(b.url), connect(a.url)]);
+    // Interleaved sends in three conversations; the newest rows belong to the others each time.
+    for (let i = 0; i < 3; i++) {
+      await max.send(nia.address, `max-nia ${i}`);
+      await nia.send(oli.address, `nia-oli ${i}`);
+      await oli.send(max.address, `oli-max ${i}`);
+    }
+    const texts = async (c: TestClient, peer: string) => (await c.request('chat.history', { peer, limit: 10 })).messages.map((m) => m.text);
+    expect(await texts(max, nia.address)).toEqual(['max-nia 2', 'max-nia 1', 'max-nia 0']);
+    expect(await texts(nia, max.address)).toEqual(['max-nia 2', 'max-nia 1', 'max-nia 0']);
+    expect(await texts(nia, oli.address)).toEqual(['nia-oli 2', 'nia-oli 1', 'nia-oli 0']);
+    expect(await texts(max, oli.address)).toEqual(['oli-max 2', 'oli-max 1', 'oli-max 0']);
+    // Someone outside a conversation naming one of its parties sees only their own (empty) one.
+    const outsider = await connect(b.url);
+    expect(await texts(outsider, max.address)).toEqual([]);
+    expect(await texts(outsider, nia.address)).toEqual([]);
+    const page = await max.request('chat.history', { peer: nia.address, limit: 2 });
+    const older = await max.request('chat.history', { peer: nia.address, limit: 10, before: page.before! });
+    expect(older.messages.map((m) => m.text)).toEqual(['max-nia 0']);
   });
 
   it('uploads a voice note that only the two parties can download', async () => {
@@ -227,7 +285,7 @@ describe.each(['redis', 'cluster'] as const)('signaling tier on %s', (flavour) =
     const good = await signSiwe(a.url, w);
     const first = await postJson<{ token: string }>(`${a.url}/auth/verify`, good);
     expect(first.status).toBe(200);
-    expect(await verify.call(null, good).then(() => undefined)).toBeUndefined();
+    expect(await verify(good)).toBe('AUTH_NONCE_INVALID');
     const replay = await postJson<{ error: { code: string } }>(`${b.url}/auth/verify`, good);
     expect(replay.status).toBe(401);
     expect(replay.body.error.code).toBe('AUTH_NONCE_INVALID');
@@ -261,7 +319,8 @@ describe.each(['redis', 'cluster'] as const)('signaling tier on %s', (flavour) =
     raw('{not json');
     raw('[1,2]');
     raw(JSON.stringify({ id: 'u1', type: 'chat.explode' }));
-    await new Promise((r) => setTimeout(r, 300));
+    // Answers come in frame order: once a later request is answered, so were those three.
+    await mallory.request('presence.query', { addresses: [victim.address] });
     expect(mallory.orphanErrors.map((e) => e.code)).toEqual(['BAD_JSON', 'BAD_REQUEST']);
     await expect(mallory.request('chat.send', { to: victim.address, clientId: randomUUID(), kind: 'text', text: 'x', from: victim.address } as never)).rejects.toMatchObject({
       body: { code: 'INVALID_FIELDS' },
@@ -380,7 +439,7 @@ describe.each(['redis', 'cluster'] as const)('signaling tier on %s', (flavour) =
     await doomed.kill('SIGKILL');
     const off = await watcher.waitFor('presence.update', (p) => p.address === victim.address && !p.online, 12_000);
     expect(Date.now() - killedAt).toBeLessThan(10_000);
-    expect(off.online).toBe(false);
+    expect(off.lastSeen).not.toBeNull();
     const q = await watcher.request('presence.query', { addresses: [victim.address] });
     expect(q.presence[0]!.online).toBe(false);
   });
@@ -388,13 +447,75 @@ describe.each(['redis', 'cluster'] as const)('signaling tier on %s', (flavour) =
   it('drains on SIGTERM: not ready, clients told to reconnect, exits within the deadline', async () => {
     const n = await boot();
     const c = await connect(n.url);
-    const draining = c.waitFor('session.draining');
-    const t0 = Date.now();
-    void n.kill('SIGTERM');
-    await draining;
-    expect(await c.closed).toBe(1012);
-    expect(await n.exited).toBe(0);
-    expect(Date.now() - t0).toBeLessThan(7000);
+    const writer = await connect(n.url);
+    const peer = await connect(a.url);
+    expect((await fetch(`${n.url}/readyz`)).status).toBe(200);
+    // A send held in its commit keeps the node draining (and answering /readyz) until released.
+    const blocker = new pg.Client({ connectionString: db.url });
+    await blocker.connect();
+    try {
+      await blocker.query('begin');
+      await blocker.query('lock table contacts in exclusive mode');
+      writer.send(peer.address, 'held through the drain').catch(() => undefined);
+      await expect.poll(() => lockWaiters(), { timeout: 10_000 }).toBeGreaterThan(0);
+      const draining = c.waitFor('session.draining');
+      const t0 = Date.now();
+      void n.kill('SIGTERM');
+      await draining;
+      const ready = await fetch(`${n.url}/readyz`);
+      expect(ready.status).toBe(503);
+      expect(await ready.json()).toMatchObject({ status: 'draining' });
+      expect(c.closeCode).toBeNull();
+      await blocker.query('commit');
+      expect(await c.closed).toBe(1012);
+      expect(await n.exited).toBe(0);
+      expect(Date.now() - t0).toBeLessThan(7000);
+    } finally {
+      await blocker.end();
+    }
+  });
+
+  // Skipped until the drain writes what it answered before closing: the acks of the last
+  // commit are queued on a corked socket in the same tick as the 1012 close, and node.close()
+  // terminates the socket before the uncork, so the client sees 1006 with its sends unanswered.
+  // Passes once Connection.close() uncorks its socket before closing it.
+  it.skip('drains on SIGTERM: not ready, sends in flight answered and stored before the 1012 close, exits within the deadline', async () => {
+    const n = await boot();
+    const c = await connect(n.url);
+    const peer = await connect(a.url);
+    expect((await fetch(`${n.url}/readyz`)).status).toBe(200);
+    // Hold the conversation table so the node's commits are in flight when the drain starts.
+    const blocker = new pg.Client({ connectionString: db.url });
+    await blocker.connect();
+    try {
+      await blocker.query('begin');
+      await blocker.query('lock table contacts in exclusive mode');
+      const answered: string[] = [];
+      const sends = Promise.allSettled(Array.from({ length: 20 }, (_, i) => c.send(peer.address, `in flight ${i}`).then((r) => (answered.push(r.id), r))));
+      const closedAt = c.closed.then(() => answered.length);
+      await expect.poll(() => lockWaiters(), { timeout: 10_000 }).toBeGreaterThan(0);
+      const draining = c.waitFor('session.draining');
+      const t0 = Date.now();
+      void n.kill('SIGTERM');
+      await draining;
+      const ready = await fetch(`${n.url}/readyz`);
+      expect(ready.status).toBe(503);
+      expect(await ready.json()).toMatchObject({ status: 'draining' });
+      expect(answered).toHaveLength(0);
+      expect(c.closeCode).toBeNull();
+      await blocker.query('commit');
+      const results = await sends;
+      expect(results.map((r) => (r.status === 'fulfilled' ? 'ok' : String(r.reason)))).toEqual(results.map(() => 'ok'));
+      const out = results.map((r) => (r as PromiseFulfilledResult<{ id: string }>).value);
+      expect(await closedAt).toBe(20); // every send was answered before the close
+      expect(await c.closed).toBe(1012);
+      const rows = await query<{ id: string }>(db.url, `select m.id::text as id from messages m where m.sender = $1 order by m.id`, [c.address]);
+      expect(rows.map((r) => r.id)).toEqual(out.map((r) => r.id));
+      expect(await n.exited).toBe(0);
+      expect(Date.now() - t0).toBeLessThan(7000);
+    } finally {
+      await blocker.end();
+    }
   });
 
   it('serves liveness, readiness and metrics', async () => {
@@ -411,6 +532,9 @@ describe.each(['redis', 'cluster'] as const)('signaling tier on %s', (flavour) =
     const ws = new WebSocket(`${a.url.replace('http', 'ws')}/ws`, ['blockrtc.v99', `${BEARER_PROTOCOL_PREFIX}${t.token}`]);
     const status = await new Promise<number>((r) => ws.once('unexpected-response', (_q, res) => r(res.statusCode ?? 0)));
     expect(status).toBe(400);
-    expect(SUBPROTOCOL).toBe('blockrtc.v1');
+    // The current version is accepted and negotiated.
+    const current = await TestClient.connect(a.url, t.token, t.address);
+    clients.push(current);
+    expect(current.ws.protocol).toBe(SUBPROTOCOL);
   });
 });

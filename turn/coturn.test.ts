@@ -1,4 +1,6 @@
 import { spawn, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { createSocket } from 'node:dgram';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -59,11 +61,31 @@ describe('coturn configuration', () => {
   });
 });
 
+/** A STUN binding request over UDP; resolves true if the server answers with a binding success. */
+function stunAnswers(port: number, timeoutMs = 300): Promise<boolean> {
+  return new Promise((resolve) => {
+    const sock = createSocket('udp4');
+    const txId = randomBytes(12);
+    const req = Buffer.concat([Buffer.from([0x00, 0x01, 0x00, 0x00, 0x21, 0x12, 0xa4, 0x42]), txId]);
+    const done = (ok: boolean) => {
+      clearTimeout(timer);
+      sock.close();
+      resolve(ok);
+    };
+    const timer = setTimeout(() => done(false), timeoutMs);
+    sock.on('error', () => done(false));
+    sock.on('message', (m) => done(m.readUInt16BE(0) === 0x0101 && m.subarray(8, 20).equals(txId)));
+    sock.send(req, port, '127.0.0.1');
+  });
+}
+
 /** A real coturn started from the generated configuration. */
 describe('credentials against a real coturn', () => {
   const dir = mkdtempSync(join(tmpdir(), 'brtc-turn-'));
   const port = 35000 + Math.floor(Math.random() * 2000);
   let proc: ReturnType<typeof spawn>;
+  /** coturn's own log (verbose: one line per refused request, with the user and the error). */
+  let log = '';
 
   beforeAll(async () => {
     const turn = loadConfig('turn', {
@@ -73,10 +95,15 @@ describe('credentials against a real coturn', () => {
       TURN_RELAY_PORTS: `${port + 100}-${port + 200}`,
     }).turn;
     const file = join(dir, 'turnserver.conf');
-    writeFileSync(file, coturnConfig(turn, { test: true, extra: [`pidfile=${join(dir, 'pid')}`, 'log-file=stdout'] }));
-    proc = spawn('turnserver', ['-c', file], { stdio: 'ignore' });
+    writeFileSync(file, coturnConfig(turn, { test: true, extra: [`pidfile=${join(dir, 'pid')}`, 'log-file=stdout', 'verbose'] }));
+    proc = spawn('turnserver', ['-c', file], { stdio: ['ignore', 'pipe', 'pipe'] });
+    proc.stdout!.on('data', (d: Buffer) => (log += d.toString()));
+    proc.stderr!.on('data', (d: Buffer) => (log += d.toString()));
     setTimeout(() => proc.kill('SIGKILL'), 120_000).unref();
-    await new Promise((r) => setTimeout(r, 1500));
+    const t0 = Date.now();
+    while (!(await stunAnswers(port))) {
+      if (proc.exitCode !== null || Date.now() - t0 > 15_000) throw new Error(`coturn did not answer STUN on ${port}:\n${log}`);
+    }
   });
   afterAll(() => {
     proc?.kill('SIGKILL');
@@ -85,9 +112,13 @@ describe('credentials against a real coturn', () => {
 
   const allocate = (username: string, password: string) =>
     spawnSync('turnutils_uclient', ['-y', '-n', '2', '-m', '1', '-l', '100', '-u', username, '-w', password, '-p', String(port), '127.0.0.1'], { encoding: 'utf8', timeout: 15_000 });
+  const address = '0x1111111111111111111111111111111111111111';
+  /** The server logged a 401 for this user (it was reached, and refused the credential). */
+  const refused401 = (username: string) =>
+    expect.poll(() => log.includes(`user <${username}>: incoming packet message processed, error 401`), { timeout: 5_000, interval: 50 }).toBe(true);
 
   it('accepts minted credentials: allocations succeed and data is relayed', () => {
-    const c = turnCredentials(SECRET, '0x1111111111111111111111111111111111111111', 600, []);
+    const c = turnCredentials(SECRET, address, 600, []);
     const r = allocate(c.username, c.credential);
     expect(r.status).toBe(0);
     expect(r.stdout + r.stderr).toMatch(/tot_recv_bytes ~ [1-9]/);
@@ -104,12 +135,23 @@ describe('credentials against a real coturn', () => {
     expect(log).not.toMatch(/wrong|cannot parse|bad format/i);
   });
 
-  it('refuses a wrong password and an expired username', () => {
-    const c = turnCredentials(SECRET, '0x1111111111111111111111111111111111111111', 600, []);
+  it('refuses a wrong password and an expired username with 401, while a fresh credential works', async () => {
+    const c = turnCredentials(SECRET, '0x2222222222222222222222222222222222222222', 600, []);
     const bad = allocate(c.username, 'not-the-password');
     expect(bad.status).not.toBe(0);
     expect(bad.stdout + bad.stderr).toContain('Cannot complete Allocation');
-    const expired = turnCredentials(SECRET, '0x1111111111111111111111111111111111111111', 60, [], Date.now() - 3_600_000);
-    expect(allocate(expired.username, expired.credential).status).not.toBe(0);
+    await refused401(c.username);
+    // Correctly signed, one hour old: only its expiry can make it fail.
+    const expired = turnCredentials(SECRET, address, 60, [], Date.now() - 3_600_000);
+    const old = allocate(expired.username, expired.credential);
+    expect(old.status).not.toBe(0);
+    expect(old.stdout + old.stderr).toContain('Cannot complete Allocation');
+    await refused401(expired.username);
+    // The same server, the same run: a fresh credential still allocates and relays.
+    const fresh = turnCredentials(SECRET, address, 600, []);
+    const ok = allocate(fresh.username, fresh.credential);
+    expect(ok.status).toBe(0);
+    expect(ok.stdout + ok.stderr).toMatch(/tot_recv_bytes ~ [1-9]/);
+    expect(log).not.toContain(`user <${fresh.username}>: incoming packet message processed, error 401`);
   });
 });

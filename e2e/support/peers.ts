@@ -1,4 +1,5 @@
 import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { expect, type Browser, type BrowserContext, type Page } from '@playwright/test';
 import { Wallet, getBytes, type HDNodeWallet } from 'ethers';
 import type { InboundStat } from '../../web/sdk/index.ts';
@@ -80,7 +81,8 @@ export async function callState(page: Page): Promise<string | null> {
 
 /**
  * Media really flows into this page: for each expected remote address, audio bytes and
- * decoded video frames grow between two samples (and audio energy, when Chrome reports it).
+ * decoded video frames grow between two samples, and so does the received audio energy
+ * once Chrome reports it (a cumulative counter: silence shows as no growth over the window).
  */
 export async function expectReceiving(peer: Peer, from: Peer[], opts: { video?: boolean; timeoutMs?: number } = {}): Promise<void> {
   const video = opts.video ?? true;
@@ -100,7 +102,7 @@ export async function expectReceiving(peer: Peer, from: Peer[], opts: { video?: 
             const before = now ? a.get(key(now)) : undefined;
             if (!now || !before) problems.push(`${f.name} ${kind}: no consumer`);
             else if (kind === 'audio' && now.bytesReceived <= before.bytesReceived) problems.push(`${f.name} audio: bytes stuck at ${now.bytesReceived}`);
-            else if (kind === 'audio' && now.totalAudioEnergy > 0 && now.totalAudioEnergy < before.totalAudioEnergy) problems.push(`${f.name} audio: energy went down`);
+            else if (kind === 'audio' && now.totalAudioEnergy > 0 && now.totalAudioEnergy - before.totalAudioEnergy <= 0) problems.push(`${f.name} audio: silent (energy stuck at ${now.totalAudioEnergy})`);
             else if (kind === 'video' && now.framesDecoded <= before.framesDecoded) problems.push(`${f.name} video: frames stuck at ${now.framesDecoded}`);
           }
         }
@@ -111,9 +113,14 @@ export async function expectReceiving(peer: Peer, from: Peer[], opts: { video?: 
     .toBe('');
 }
 
+/**
+ * Screenshots go with the other test output; `npm run screenshots` sets SCREENSHOT_DIR to
+ * docs/screenshots to regenerate the README's pictures.
+ */
 export async function screenshot(page: Page, name: string): Promise<void> {
-  mkdirSync('docs/screenshots', { recursive: true });
-  await page.screenshot({ path: `docs/screenshots/${name}.png` });
+  const dir = process.env.SCREENSHOT_DIR ?? join('test-results', 'screenshots');
+  mkdirSync(dir, { recursive: true });
+  await page.screenshot({ path: join(dir, `${name}.png`) });
 }
 
 export async function closeAll(peers: Peer[]): Promise<void> {

@@ -80,6 +80,45 @@ describe('GroupCommitWriter', () => {
     }
   });
 
+  it('flushed() waits for batches already in flight, not only for the queue', async () => {
+    const database = await openDatabase({ url: null, dataDir: 'memory://', poolSize: 1 });
+    await database.migrate();
+    const store = new MessageStore(database);
+    // Hold every commit until released, so the batch sits in flight with an empty queue.
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const insert = store.insertBatch.bind(store);
+    store.insertBatch = async (batch) => {
+      await gate;
+      return insert(batch);
+    };
+    const writer = new GroupCommitWriter(store, createMetrics());
+    const a = Wallet.createRandom().address;
+    const b = Wallet.createRandom().address;
+    const conversation = conversationKey(a, b);
+    const answered: number[] = [];
+    const sends = [0, 1, 2].map((i) =>
+      writer.submit({ conversation, sender: a, recipient: b, clientId: `flush-${i}-xxxxxxxx`, kind: 'text', body: String(i), attachmentId: null }).then((o) => {
+        answered.push(i);
+        return o;
+      }),
+    );
+    await new Promise((r) => setImmediate(r));
+    await new Promise((r) => setImmediate(r));
+    expect(writer.pending).toBe(3); // all three taken into one commit, none queued
+    let flushed = false;
+    const done = writer.flushed().then(() => (flushed = true));
+    await new Promise((r) => setTimeout(r, 20));
+    expect(flushed).toBe(false);
+    release();
+    await done;
+    expect(answered).toEqual([0, 1, 2]);
+    expect(await store.count()).toBe(3);
+    expect(writer.pending).toBe(0);
+    expect((await Promise.all(sends)).every((o) => o.ok)).toBe(true);
+    await database.close();
+  });
+
   it('rejects every waiter of a failed commit and keeps serving', async () => {
     const database = await openDatabase({ url: null, dataDir: 'memory://', poolSize: 1 });
     await database.migrate();
