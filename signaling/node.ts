@@ -104,7 +104,7 @@ export async function startSignaling({ config, database, log, extend, backends: 
   installCors(app, config.http.allowedOrigins);
   authRoutes(app, { config, nonces: backends.nonces, tokens, users, limiter: backends.limiter, metrics });
   mediaRoutes(app, { config, tokens, attachments, limiter: backends.limiter, metrics });
-  healthRoutes(app, { draining: () => draining, checks: { database: () => database.ping(), ...(backends.kind === 'redis' ? { redis: () => backends.ping() } : {}) } }, metrics);
+  healthRoutes(app, { draining: () => draining, checks: { database: () => database.ping(), ...(backends.kind === 'redis' ? { redis: () => backends.ping() } : {}) } });
   webAppRoutes(app, config);
   if (extend) await extend(app);
 
