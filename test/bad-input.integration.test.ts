@@ -311,6 +311,7 @@ describe('bad input is a 4xx, never INTERNAL', () => {
       { label: 'download, no token', method: 'GET', path: `/media/${randomUUID()}`, expect: 401 },
       { label: 'download, not a uuid', method: 'GET', path: '/media/not-a-uuid', headers: auth, expect: 400 },
       { label: 'download, traversal', method: 'GET', path: '/media/..%2F..%2Fetc%2Fpasswd', headers: auth, expect: 400 },
+      { label: 'download, broken URL encoding', method: 'GET', path: '/media/%E0%A4%A', headers: auth, expect: 400 },
       { label: 'download, unknown', method: 'GET', path: `/media/${randomUUID()}`, headers: auth, expect: 404 },
       { label: 'healthz', method: 'GET', path: '/healthz?x=%ZZ', expect: 'clean' },
       { label: 'healthz, POST', method: 'POST', path: '/healthz', body: json('{'), expect: 'clean' },
