@@ -5,7 +5,7 @@ import { ConfigError, loadConfig, redactConfig, type Mode } from '../config/conf
 import { openDatabase } from '../db/client.ts';
 import { createLogger } from '../infra/logger.ts';
 import { serveMetrics } from '../infra/metrics-server.ts';
-import { PortInUseError, isAddressInUse } from '../infra/ports.ts';
+import { PortInUseError, isAddressInUse, takenPorts, type WantedPort } from '../infra/ports.ts';
 import { startSignaling, type SignalingNode } from '../signaling/node.ts';
 import { createBackends } from '../signaling/backends.ts';
 import { createRedisPair } from '../infra/redis/connect.ts';
@@ -54,6 +54,12 @@ async function main(argv: string[]): Promise<number> {
     // Keep sessions valid across restarts of the embedded mode: the secret lives beside its data.
     config.auth.jwtSecret = embeddedSecret(config.db.dataDir);
   }
+  const taken = await takenPorts(wantedPorts(mode, config));
+  if (taken.length > 0) {
+    const list = taken.map((t) => `${t.what} port ${t.port}${t.protocol === 'udp' ? '/udp' : ''} (set ${t.variable})`).join(', ');
+    console.error(`blockrtc ${command}: already in use (another BlockRTC or another program?): ${list}`);
+    return 1;
+  }
   const log = createLogger(config);
   log.debug({ config: redactConfig(config) }, 'configuration');
   try {
@@ -66,6 +72,23 @@ async function main(argv: string[]): Promise<number> {
     console.error(`blockrtc ${command}: ${inUse.message}`);
     return 1;
   }
+}
+
+/** The ports a command listens on, each with the variable that moves it. */
+function wantedPorts(mode: Mode, config: Config): WantedPort[] {
+  if (mode !== 'all' && mode !== 'signaling' && mode !== 'sfu') return [];
+  const { host, port, metricsPort } = config.http;
+  const wanted: WantedPort[] = [
+    { what: 'HTTP', variable: 'PORT', host, port, protocol: 'tcp' },
+    { what: 'metrics', variable: 'METRICS_PORT', host, port: metricsPort, protocol: 'tcp' },
+  ];
+  if (mode === 'signaling') return wanted;
+  for (let i = 0; i < config.sfu.workers; i++) {
+    for (const protocol of ['udp', 'tcp'] as const) {
+      wanted.push({ what: `SFU worker ${i}`, variable: 'SFU_PORT_BASE', host: config.sfu.listenIp, port: config.sfu.portBase + i, protocol });
+    }
+  }
+  return wanted;
 }
 
 /** A listener that could not bind, as a PortInUseError naming the variable to change. */

@@ -47,7 +47,13 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
 
   static async create(opts: PoolOptions, log: Logger): Promise<WorkerPool> {
     const pool = new WorkerPool(opts, log);
-    for (let i = 0; i < opts.workers; i++) pool.slots.push(await pool.spawn(i));
+    try {
+      for (let i = 0; i < opts.workers; i++) pool.slots.push(await pool.spawn(i));
+    } catch (err) {
+      // Workers already started would outlive a failed start-up.
+      pool.close();
+      throw err;
+    }
     return pool;
   }
 

@@ -100,15 +100,18 @@ describe('start-up', () => {
     expect([...r.stdout, ...r.stderr].join('\n')).not.toMatch(/\n\s+at /);
   });
 
-  it('`blockrtc all` prints the public origin the sign-in messages are bound to', async () => {
-    const node = await startNode('all', {
+  it('`blockrtc all` prints the public origin the sign-in messages are bound to; a second one names every port to change', async () => {
+    const env = {
       DATABASE_URL: db.url,
       REDIS_URL: '',
       JWT_SECRET: '',
       SFU_WORKERS: '1',
       SFU_PORT_BASE: String(await freePortBase(1)),
+      PORT: String(await freePort()),
+      METRICS_PORT: String(await freePort()),
       PUBLIC_ORIGIN: 'http://chat.example.test:8080',
-    });
+    };
+    const node = await startNode('all', env);
     nodes.push(node);
     const until = Date.now() + 10_000;
     let line: string | undefined;
@@ -127,6 +130,16 @@ describe('start-up', () => {
     expect(metrics.status).toBe(200);
     expect(await metrics.text()).toContain('blockrtc_ws_connections');
     expect((await fetch(`${node.metricsUrl}/healthz`)).status).toBe(404);
+
+    // The same command again on this machine: one line with every port and its variable.
+    const again = await runToExit('all', env, 90_000);
+    expect(again.code).toBe(1);
+    expect(again.stderr, again.stderr.join('\n')).toHaveLength(1);
+    for (const part of [`${env.PORT} (set PORT)`, `${env.METRICS_PORT} (set METRICS_PORT)`, `${env.SFU_PORT_BASE}/udp (set SFU_PORT_BASE)`, `${env.SFU_PORT_BASE} (set SFU_PORT_BASE)`]) {
+      expect(again.stderr[0]).toContain(part);
+    }
+    // The running instance is untouched.
+    expect((await fetch(`${node.url}/readyz`)).status).toBe(200);
   });
 
   it('refuses METRICS_PORT equal to PORT at start-up', async () => {
