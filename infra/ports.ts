@@ -55,7 +55,11 @@ async function canBind({ host, port, protocol }: WantedPort): Promise<boolean> {
     } else {
       const s = createSocket(host.includes(':') ? 'udp6' : 'udp4');
       s.once('error', (err) => {
-        s.close();
+        try {
+          s.close();
+        } catch {
+          // never bound: nothing to close
+        }
         resolve(!isAddressInUse(err));
       });
       s.bind({ address: host, port, exclusive: true }, () => s.close(() => resolve(true)));

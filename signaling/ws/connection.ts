@@ -78,9 +78,9 @@ export class Connection {
   }
 
   /**
-   * Sends the close frame; from then on frames from the peer are ignored (the gateway drops
-   * them unread). A connection closed for abuse also stops being read at all, so a flood
-   * costs nothing more. A peer that does not complete the close within CLOSE_GRACE_MS has
+   * Sends the close frame; from then on frames from the peer are ignored (the gateway no
+   * longer dispatches them). A connection closed for abuse is not read at all any more, so
+   * the rest of a flood costs nothing. A peer that does not complete the close within CLOSE_GRACE_MS has
    * its socket cut (a timer only for connections being closed).
    */
   close(code: number, reason: string): void {
