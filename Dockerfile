@@ -71,8 +71,10 @@ RUN node_modules/mediasoup/worker/out/Release/mediasoup-worker; test "$?" -eq 41
 
 ENV NODE_ENV=production \
     HOST=0.0.0.0 \
-    PORT=8080
+    PORT=8080 \
+    METRICS_PORT=9464
 USER 10001:10001
-EXPOSE 8080
+# 9464: /metrics (METRICS_PORT), for Prometheus inside the cluster only.
+EXPOSE 8080 9464
 ENTRYPOINT ["node", "bin/blockrtc.mjs"]
 CMD ["all"]

@@ -4,7 +4,9 @@ import { randomBytes } from 'node:crypto';
 import { ConfigError, loadConfig, redactConfig, type Mode } from '../config/config.ts';
 import { openDatabase } from '../db/client.ts';
 import { createLogger } from '../infra/logger.ts';
-import { startSignaling } from '../signaling/node.ts';
+import { serveMetrics } from '../infra/metrics-server.ts';
+import { PortInUseError, isAddressInUse, takenPorts, type WantedPort } from '../infra/ports.ts';
+import { startSignaling, type SignalingNode } from '../signaling/node.ts';
 import { createBackends } from '../signaling/backends.ts';
 import { createRedisPair } from '../infra/redis/connect.ts';
 import { coturnConfig } from '../turn/coturn.ts';
@@ -38,7 +40,7 @@ async function main(argv: string[]): Promise<number> {
     return 2;
   }
   const mode = (command === 'turn-config' ? 'turn' : command) as Mode;
-  let config;
+  let config: Config;
   try {
     config = loadConfig(mode);
   } catch (err) {
@@ -52,9 +54,53 @@ async function main(argv: string[]): Promise<number> {
     // Keep sessions valid across restarts of the embedded mode: the secret lives beside its data.
     config.auth.jwtSecret = embeddedSecret(config.db.dataDir);
   }
+  const taken = await takenPorts(wantedPorts(mode, config));
+  if (taken.length > 0) {
+    const list = taken.map((t) => `${t.what} port ${t.port}${t.protocol === 'udp' ? '/udp' : ''} (set ${t.variable})`).join(', ');
+    console.error(`blockrtc ${command}: already in use (another BlockRTC or another program?): ${list}`);
+    return 1;
+  }
   const log = createLogger(config);
   log.debug({ config: redactConfig(config) }, 'configuration');
+  try {
+    return await run(mode, config, log, argv);
+  } catch (err) {
+    const inUse = portInUse(err, config);
+    if (!inUse) throw err;
+    // One line naming the port and the variable to change: the usual cause is a second
+    // instance on the same machine, not a bug worth a stack trace.
+    console.error(`blockrtc ${command}: ${inUse.message}`);
+    return 1;
+  }
+}
 
+/** The ports a command listens on, each with the variable that moves it. */
+function wantedPorts(mode: Mode, config: Config): WantedPort[] {
+  if (mode !== 'all' && mode !== 'signaling' && mode !== 'sfu') return [];
+  const { host, port, metricsPort } = config.http;
+  const wanted: WantedPort[] = [
+    { what: 'HTTP', variable: 'PORT', host, port, protocol: 'tcp' },
+    { what: 'metrics', variable: 'METRICS_PORT', host, port: metricsPort, protocol: 'tcp' },
+  ];
+  if (mode === 'signaling') return wanted;
+  for (let i = 0; i < config.sfu.workers; i++) {
+    for (const protocol of ['udp', 'tcp'] as const) {
+      wanted.push({ what: `SFU worker ${i}`, variable: 'SFU_PORT_BASE', host: config.sfu.listenIp, port: config.sfu.portBase + i, protocol });
+    }
+  }
+  return wanted;
+}
+
+/** A listener that could not bind, as a PortInUseError naming the variable to change. */
+function portInUse(err: unknown, config: Config): PortInUseError | null {
+  if (err instanceof PortInUseError) return err;
+  if (!isAddressInUse(err)) return null;
+  const port = err.port ?? config.http.port;
+  if (port === config.http.metricsPort) return new PortInUseError(port, 'METRICS_PORT', 'metrics');
+  return new PortInUseError(port, 'PORT', 'HTTP');
+}
+
+async function run(mode: Mode, config: Config, log: Logger, argv: string[]): Promise<number> {
   if (mode === 'sfu') return runSfu(config, log);
   if (mode === 'turn') {
     process.stdout.write(coturnConfig(config.turn, { test: argv.includes('--test') }));
@@ -71,14 +117,26 @@ async function main(argv: string[]): Promise<number> {
   // The embedded mode owns its database, so it keeps the schema current itself.
   if (mode === 'all') await database.migrate();
 
+  // /metrics listens on its own port, before the node, so a taken port is found first and
+  // scrapes answer 503 until the node is up.
+  let node: SignalingNode | null = null;
+  const metricsServer = await serveMetrics(config.http.host, config.http.metricsPort, () => node?.metrics.registry ?? null);
+  log.info({ url: metricsServer.url }, 'metrics listening');
+
   // The embedded mode runs an SFU node in this process; with Redis it also joins the fleet.
   const backends = createBackends(config, log);
   let sfuNode: SfuNode | null = null;
   if (mode === 'all') sfuNode = await startSfu({ config, log, registry: backends.registry, ...(backends.redis ? { redis: backends.redis } : {}) });
-  const node = await startSignaling({ config, database, log, backends, ...(sfuNode && !backends.redis ? { localSfu: sfuNode } : {}) });
-  if (mode === 'all') log.info({ url: node.url, database: database.kind, bus: backends.kind }, `BlockRTC is running at ${node.url}`);
+  const signaling = await startSignaling({ config, database, log, backends, ...(sfuNode && !backends.redis ? { localSfu: sfuNode } : {}) });
+  node = signaling;
+  // Print where people reach the app: sign-in messages are bound to the public origin, and a
+  // wallet warns about a domain mismatch when the page was opened under another name.
+  if (mode === 'all') {
+    log.info({ url: config.http.publicOrigin, listening: signaling.url, database: database.kind, bus: backends.kind }, `BlockRTC is running at ${config.http.publicOrigin}`);
+  }
 
-  onShutdown(config, log, (signal) => node.drain(signal === 'SIGTERM' ? 'node shutting down' : signal), async () => {
+  onShutdown(config, log, (signal) => signaling.drain(signal === 'SIGTERM' ? 'node shutting down' : signal), async () => {
+    await metricsServer.close();
     await sfuNode?.close();
     await backends.close();
     await database.close();

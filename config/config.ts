@@ -25,6 +25,8 @@ export interface Config {
   http: {
     host: string;
     port: number;
+    /** /metrics is served on its own listener (never the public one); 0 picks a free port. */
+    metricsPort: number;
     /** Origin the app is served from; SIWE domain and URI derive from it. */
     publicOrigin: string;
     allowedOrigins: string[];
@@ -126,6 +128,8 @@ export function loadConfig(mode: Mode, env: Env = process.env): Config {
 
   const host = read('HOST', z.string().min(1), '127.0.0.1');
   const port = read('PORT', int(0, 65535), 8080);
+  const metricsPort = read('METRICS_PORT', int(0, 65535), 9464);
+  if (metricsPort !== 0 && metricsPort === port) problems.push(`METRICS_PORT: must differ from PORT (${port}); /metrics is not served on the public listener`);
   const publicOrigin = read(
     'PUBLIC_ORIGIN',
     z.string().url().transform((u) => new URL(u).origin),
@@ -165,6 +169,7 @@ export function loadConfig(mode: Mode, env: Env = process.env): Config {
     http: {
       host,
       port,
+      metricsPort,
       publicOrigin,
       allowedOrigins: read('ALLOWED_ORIGINS', list, defaultOrigins),
       trustProxy: read('TRUST_PROXY', bool, false),

@@ -271,7 +271,7 @@ describe('helm chart', () => {
           // A CRD kubernetes-models does not cover: check the fields Prometheus needs.
           const spec = m.spec as { selector?: { matchLabels?: object }; endpoints?: { port?: string; path?: string }[] };
           expect(spec.selector?.matchLabels, id).toBeTruthy();
-          expect(spec.endpoints?.[0]?.port, id).toBe('http');
+          expect(spec.endpoints?.[0]?.port, id).toBe('metrics');
           expect(spec.endpoints?.[0]?.path, id).toBe('/metrics');
           continue;
         }
@@ -531,6 +531,33 @@ describe('helm chart', () => {
       expect(dash, metric).toContain(metric);
     }
     expect(() => JSON.parse(dash)).not.toThrow();
+  });
+
+  it('serves /metrics on METRICS_PORT: a container port and Service port of its own that the Ingress never routes to', () => {
+    for (const r of each()) {
+      for (const [kind, suffix, values] of [
+        ['Deployment', '-signaling', 'signaling'],
+        ['DaemonSet', '-sfu', 'sfu'],
+      ] as const) {
+        const w = find(r, kind, suffix);
+        if (!w) continue;
+        const c = (w.spec?.template?.spec as PodSpec).containers[0] as Container;
+        const metricsPort = Number(get(r.values, `${values}.metricsPort`));
+        const id = `${r.name}: ${kind}${suffix}`;
+        expect(envOf(c, 'METRICS_PORT')?.value, id).toBe(String(metricsPort));
+        expect(c.ports?.find((p) => p.name === 'metrics')?.containerPort, id).toBe(metricsPort);
+        expect(envOf(c, 'PORT')?.value, id).not.toBe(String(metricsPort));
+        expect(w.spec?.template && (w.spec.template as { metadata?: { annotations?: Record<string, string> } }).metadata?.annotations?.['prometheus.io/port'], id).toBe(String(metricsPort));
+        const svc = find(r, 'Service', suffix);
+        const ports = (svc?.spec as { ports: { name: string; targetPort: string }[] }).ports;
+        expect(ports.find((p) => p.name === 'metrics')?.targetPort, id).toBe('metrics');
+      }
+      const ing = find(r, 'Ingress', '');
+      if (ing) expect(JSON.stringify(ing.spec), r.name).not.toContain('metrics');
+      for (const m of r.manifests.filter((x) => x.kind === 'ServiceMonitor')) {
+        expect((m.spec as { endpoints: { port: string }[] }).endpoints.map((e) => e.port), r.name).toEqual(['metrics']);
+      }
+    }
   });
 
   it('rejects bad values at install time with a clear message', () => {

@@ -32,7 +32,9 @@ export const callJoin = z.strictObject({
 export const callLeave = z.strictObject({ type: z.literal('call.leave'), id, callId });
 /** Fresh TURN credentials for a long call (only for a participant joined on this connection). */
 export const callTurnCredentials = z.strictObject({ type: z.literal('call.turnCredentials'), id, callId });
-export const callHistory = z.strictObject({ type: z.literal('call.history'), id, before: z.string().datetime().optional(), limit: z.number().int().min(1).max(100).default(20) });
+/** A page cursor: an ISO time PostgreSQL can compare with (year 1 or later; ISO's year 0000 is out of its range). */
+const before = z.string().datetime().refine((v) => !v.startsWith('0000'), 'expected a time in year 1 or later');
+export const callHistory = z.strictObject({ type: z.literal('call.history'), id, before: before.optional(), limit: z.number().int().min(1).max(100).default(20) });
 
 export const callCreateTransport = z.strictObject({ type: z.literal('call.createTransport'), id, callId, direction: z.enum(['send', 'recv']) });
 export const callConnectTransport = z.strictObject({ type: z.literal('call.connectTransport'), id, callId, transportId: z.string().uuid(), dtlsParameters: media<DtlsParameters>() });

@@ -12,7 +12,8 @@ export const chatSend = z
     /** Chosen by the client; a retry with the same id never creates a second message. */
     clientId: z.string().min(8).max(64).regex(/^[A-Za-z0-9_-]+$/),
     kind: messageKind,
-    text: z.string().max(8000).optional(),
+    /** PostgreSQL text cannot hold NUL characters. */
+    text: z.string().max(8000).refine((t) => !t.includes('\u0000'), 'text cannot contain NUL characters').optional(),
     attachmentId: z.string().uuid().optional(),
   })
   .superRefine((m, ctx) => {

@@ -2,6 +2,7 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import { Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Config } from '../config/config.ts';
 import type { Logger } from '../infra/logger.ts';
+import { serveMetrics, type MetricsServer } from '../infra/metrics-server.ts';
 import type { RedisClient } from '../infra/redis/connect.ts';
 import { RedisCommandServer } from './channel.ts';
 import type { SfuRegistry } from './registry/registry.ts';
@@ -23,7 +24,7 @@ export interface SfuOptions {
   registry: SfuRegistry;
   /** Redis connections for the command channel; absent in embedded mode (direct calls). */
   redis?: { cmd: RedisClient; sub: RedisClient };
-  /** Serve /healthz, /readyz and /metrics on the configured port (standalone SFU nodes). */
+  /** Serve /healthz and /readyz on PORT and /metrics on METRICS_PORT (standalone SFU nodes). */
   http?: boolean;
 }
 
@@ -52,6 +53,7 @@ export async function startSfu({ config, log, registry, redis, http }: SfuOption
   timer.unref();
 
   let app: FastifyInstance | null = null;
+  let metricsServer: MetricsServer | null = null;
   if (http) {
     const metrics = new Registry();
     collectDefaultMetrics({ register: metrics, prefix: 'blockrtc_sfu_' });
@@ -69,22 +71,27 @@ export async function startSfu({ config, log, registry, redis, http }: SfuOption
       const ok = !draining && alive > 0;
       return reply.status(ok ? 200 : 503).send({ status: ok ? 'ready' : draining ? 'draining' : 'no workers', workers: alive });
     });
-    app.get('/metrics', async (_req, reply) => {
-      for (const w of service.load()) {
-        const l = { worker: String(w.index) };
-        gauges.consumers.set(l, w.consumers);
-        gauges.producers.set(l, w.producers);
-        gauges.rooms.set(l, w.rooms);
-        gauges.cpu.set(l, w.cpu);
-      }
-      void reply.header('Content-Type', metrics.contentType);
-      return metrics.metrics();
-    });
+    const scrape = {
+      contentType: metrics.contentType,
+      metrics: () => {
+        for (const w of service.load()) {
+          const l = { worker: String(w.index) };
+          gauges.consumers.set(l, w.consumers);
+          gauges.producers.set(l, w.producers);
+          gauges.rooms.set(l, w.rooms);
+          gauges.cpu.set(l, w.cpu);
+        }
+        return metrics.metrics();
+      },
+    };
+    // On a listener of its own: the port Prometheus scrapes, and nothing else needs.
+    metricsServer = await serveMetrics(config.http.host, config.http.metricsPort, () => scrape);
+    log.info({ url: metricsServer.url }, 'metrics listening');
     await app.listen({ host: config.http.host, port: config.http.port });
   }
   const address = app?.server.address();
   const url = address && typeof address === 'object' ? `http://${config.http.host}:${address.port}` : null;
-  log.info({ node: id, workers: pool.slots.length, portBase: config.sfu.portBase, url }, 'sfu node ready');
+  log.info({ node: id, workers: pool.slots.length, portBase: config.sfu.portBase, url, metricsUrl: metricsServer?.url ?? null }, 'sfu node ready');
 
   let closed = false;
   const node: SfuNode = {
@@ -111,6 +118,7 @@ export async function startSfu({ config, log, registry, redis, http }: SfuOption
       pool.close();
       await registry.remove(id).catch(() => undefined);
       await app?.close();
+      await metricsServer?.close();
     },
   };
   return node;

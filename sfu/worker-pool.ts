@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events';
 import * as mediasoup from 'mediasoup';
 import type { types } from 'mediasoup';
 import type { Logger } from '../infra/logger.ts';
+import { PortInUseError } from '../infra/ports.ts';
 
 export interface PoolOptions {
   workers: number;
@@ -46,7 +47,13 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
 
   static async create(opts: PoolOptions, log: Logger): Promise<WorkerPool> {
     const pool = new WorkerPool(opts, log);
-    for (let i = 0; i < opts.workers; i++) pool.slots.push(await pool.spawn(i));
+    try {
+      for (let i = 0; i < opts.workers; i++) pool.slots.push(await pool.spawn(i));
+    } catch (err) {
+      // Workers already started would outlive a failed start-up.
+      pool.close();
+      throw err;
+    }
     return pool;
   }
 
@@ -59,12 +66,24 @@ export class WorkerPool extends EventEmitter<PoolEvents> {
     for (const s of signals) for (const l of process.listeners(s)) if (!before.get(s)!.has(l)) process.removeListener(s, l);
     const port = this.opts.portBase + index;
     const announced = this.opts.announcedAddress ?? undefined;
-    const server = await worker.createWebRtcServer({
-      listenInfos: [
-        { protocol: 'udp', ip: this.opts.listenIp, announcedAddress: announced, port },
-        { protocol: 'tcp', ip: this.opts.listenIp, announcedAddress: announced, port },
-      ],
-    });
+    let server: types.WebRtcServer;
+    try {
+      server = await worker.createWebRtcServer({
+        listenInfos: [
+          { protocol: 'udp', ip: this.opts.listenIp, announcedAddress: announced, port },
+          { protocol: 'tcp', ip: this.opts.listenIp, announcedAddress: announced, port },
+        ],
+      });
+    } catch (err) {
+      worker.close();
+      // mediasoup reports e.g. "uv_udp_bind() failed [protocol:udp, …]: address already in use".
+      const msg = err instanceof Error ? err.message : String(err);
+      if (/address already in use/i.test(msg)) {
+        const proto = /protocol:\s*(udp|tcp)/i.exec(msg)?.[1]?.toUpperCase() ?? 'UDP/TCP';
+        throw new PortInUseError(port, 'SFU_PORT_BASE', `SFU worker ${index} (${proto})`);
+      }
+      throw err;
+    }
     const slot: WorkerSlot = { index, worker, server, consumers: 0, producers: 0, rooms: 0, cpu: 0, lastCpuMs: 0, lastSampleAt: Date.now(), alive: true };
     worker.on('died', (err) => {
       slot.alive = false;

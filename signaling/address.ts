@@ -1,18 +1,11 @@
-import { getAddress } from 'ethers';
-
-const MAX_ENTRIES = 50_000;
-const cache = new Map<string, string>();
+import { toChecksumAddress } from '../protocol/common.ts';
 
 /**
  * EIP-55 checksummed form of an address (throws on an invalid one, like ethers' getAddress).
- * Checksumming hashes with keccak in JavaScript; every chat frame names a peer, and the same
- * few addresses recur, so results are kept in a bounded cache (oldest dropped first).
+ * Shares the protocol's bounded cache, so an address validated in a frame is not hashed again.
  */
 export function checksumAddress(address: string): string {
-  const hit = cache.get(address);
-  if (hit !== undefined) return hit;
-  const checked = getAddress(address);
-  if (cache.size >= MAX_ENTRIES) cache.delete(cache.keys().next().value!);
-  cache.set(address, checked);
+  const checked = toChecksumAddress(address);
+  if (checked === null) throw new TypeError(`invalid address ${JSON.stringify(address.slice(0, 64))}`);
   return checked;
 }

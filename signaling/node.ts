@@ -22,7 +22,7 @@ import { Events } from './events.ts';
 import { startHousekeeping } from './housekeeping.ts';
 import { authRoutes } from './http/auth.ts';
 import { installCors } from './http/cors.ts';
-import { installErrorHandler } from './http/errors.ts';
+import { frameworkErrors, installErrorHandler } from './http/errors.ts';
 import { healthRoutes } from './http/health.ts';
 import { mediaRoutes } from './http/media.ts';
 import { webAppRoutes } from './http/webapp.ts';
@@ -99,12 +99,12 @@ export async function startSignaling({ config, database, log, extend, backends: 
     log,
   );
 
-  const app = Fastify({ trustProxy: config.http.trustProxy, bodyLimit: 16 * 1024 });
+  const app = Fastify({ trustProxy: config.http.trustProxy, bodyLimit: 16 * 1024, frameworkErrors });
   installErrorHandler(app, log);
   installCors(app, config.http.allowedOrigins);
   authRoutes(app, { config, nonces: backends.nonces, tokens, users, limiter: backends.limiter, metrics });
   mediaRoutes(app, { config, tokens, attachments, limiter: backends.limiter, metrics });
-  healthRoutes(app, { draining: () => draining, checks: { database: () => database.ping(), ...(backends.kind === 'redis' ? { redis: () => backends.ping() } : {}) } }, metrics);
+  healthRoutes(app, { draining: () => draining, checks: { database: () => database.ping(), ...(backends.kind === 'redis' ? { redis: () => backends.ping() } : {}) } });
   webAppRoutes(app, config);
   if (extend) await extend(app);
 

@@ -141,7 +141,8 @@ describe('call placement on the media fleet', () => {
     await p3.start(); // lands on the other worker
     await p3.consume({ producerId: prod.id, kind: 'audio' });
     await until(() => p2.packetsFrom(prod.id) > 10 && p3.packetsFrom(prod.id) > 10, 15_000, 'audio on both workers');
-    const metrics = await (await fetch(`${node.url}/metrics`)).text();
+    expect((await fetch(`${node.url}/metrics`)).status).toBe(404);
+    const metrics = await (await fetch(`${node.metricsUrl}/metrics`)).text();
     expect(metrics).toMatch(/blockrtc_sfu_routers\{worker="0"\} 1/);
     expect(metrics).toMatch(/blockrtc_sfu_routers\{worker="1"\} 1/);
   });

@@ -523,7 +523,9 @@ describe.each(['redis', 'cluster'] as const)('signaling tier on %s', (flavour) =
     const ready = await fetch(`${a.url}/readyz`);
     expect(ready.status).toBe(200);
     expect(await ready.json()).toMatchObject({ status: 'ready', checks: { database: 'ok', redis: 'ok' } });
-    const metrics = await (await fetch(`${a.url}/metrics`)).text();
+    // /metrics is on its own port, never on the public listener.
+    expect((await fetch(`${a.url}/metrics`)).status).toBe(404);
+    const metrics = await (await fetch(`${a.metricsUrl}/metrics`)).text();
     for (const name of ['blockrtc_ws_connections', 'blockrtc_chat_messages_in_total', 'blockrtc_chat_delivery_seconds_bucket', 'blockrtc_auth_failures_total', 'blockrtc_rate_limited_total']) {
       expect(metrics).toContain(name);
     }

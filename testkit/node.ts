@@ -7,6 +7,8 @@ export const TEST_JWT_SECRET = 'test-secret-test-secret-test-secret-0123456789';
 
 export interface NodeProcess {
   url: string;
+  /** Where it serves /metrics (METRICS_PORT, a free port unless the test chose one). */
+  metricsUrl: string;
   nodeId: string;
   proc: ChildProcess;
   logs: string[];
@@ -26,6 +28,7 @@ export async function startNode(command: 'signaling' | 'all' | 'sfu', env: Recor
       PATH: process.env.PATH ?? '',
       HOST: '127.0.0.1',
       PORT: '0',
+      METRICS_PORT: '0',
       LOG_LEVEL: 'info',
       JWT_SECRET: TEST_JWT_SECRET,
       NODE_ID: nodeId,
@@ -41,6 +44,7 @@ export async function startNode(command: 'signaling' | 'all' | 'sfu', env: Recor
   // TEST_NODE_LOGS=1 shows what the nodes log while a test runs.
   const echo = process.env.TEST_NODE_LOGS ? (l: string) => process.stderr.write(`[${command} ${nodeId}] ${l}\n`) : () => undefined;
   createInterface({ input: proc.stderr! }).on('line', (l) => (logs.push(l), echo(l)));
+  let metricsUrl = '';
   const url = await new Promise<string>((resolve, reject) => {
     const t = setTimeout(() => {
       proc.kill('SIGKILL');
@@ -49,6 +53,7 @@ export async function startNode(command: 'signaling' | 'all' | 'sfu', env: Recor
     createInterface({ input: proc.stdout! }).on('line', (line) => {
       logs.push(line);
       echo(line);
+      if (line.includes('"metrics listening"')) metricsUrl = (JSON.parse(line) as { url: string }).url;
       if (line.includes('signaling node listening')) {
         clearTimeout(t);
         resolve((JSON.parse(line) as { url: string }).url);
@@ -64,6 +69,7 @@ export async function startNode(command: 'signaling' | 'all' | 'sfu', env: Recor
   });
   return {
     url,
+    metricsUrl,
     nodeId,
     proc,
     logs,

@@ -9,7 +9,7 @@ export interface Scrape {
 }
 
 export async function scrape(server: ServerProcess): Promise<Scrape> {
-  const res = await fetch(`${server.url}/metrics`);
+  const res = await fetch(`${server.metricsUrl}/metrics`);
   const text = await res.text();
   const values = new Map<string, number>();
   for (const line of text.split('\n')) {

@@ -76,6 +76,8 @@ function track(p: ChildProcess, maxLifeMs: number): Promise<number | null> {
 export interface ServerProcess {
   label: string;
   url: string;
+  /** Where it serves /metrics: METRICS_PORT for a BlockRTC node, its one port for the bare server. */
+  metricsUrl: string;
   /** The Node process serving (child of `timeout`): the one whose memory is measured. */
   pid: number;
   logs: string[];
@@ -122,10 +124,11 @@ async function waitReady(url: string, logs: string[], exited: Promise<number | n
  * /readyz. LOG_LEVEL=warn keeps the node quiet, so readiness is polled instead of read
  * from a "listening" log line.
  */
-async function startServer(label: string, args: string[], env: Record<string, string>, maxLifeMs: number): Promise<ServerProcess> {
+async function startServer(label: string, args: string[], env: Record<string, string>, maxLifeMs: number, separateMetrics: boolean): Promise<ServerProcess> {
   const port = await freePort();
+  const metricsPort = separateMetrics ? await freePort() : port;
   const proc = spawn('timeout', ['-s', 'KILL', String(Math.ceil(maxLifeMs / 1000)), process.execPath, ...GC_ARGS, ...args], {
-    env: { PATH: process.env.PATH ?? '', HOST: '127.0.0.1', PORT: String(port), ...env },
+    env: { PATH: process.env.PATH ?? '', HOST: '127.0.0.1', PORT: String(port), ...(separateMetrics ? { METRICS_PORT: String(metricsPort) } : {}), ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const exited = track(proc, maxLifeMs + 5000);
@@ -144,6 +147,7 @@ async function startServer(label: string, args: string[], env: Record<string, st
   return {
     label,
     url,
+    metricsUrl: `http://127.0.0.1:${metricsPort}`,
     pid,
     logs,
     exited,
@@ -182,11 +186,11 @@ export function setServerNodeArgs(a: string[]): void {
 }
 
 export function startSignalingNode(label: string, env: Record<string, string>, maxLifeMs: number): Promise<ServerProcess> {
-  return startServer(label, [...serverNodeArgs, BLOCKRTC_BIN, 'signaling'], { LOG_LEVEL: 'warn', NODE_ID: label, ...env }, maxLifeMs);
+  return startServer(label, [...serverNodeArgs, BLOCKRTC_BIN, 'signaling'], { LOG_LEVEL: 'warn', NODE_ID: label, ...env }, maxLifeMs, true);
 }
 
 export function startBareWs(label: string, maxLifeMs: number): Promise<ServerProcess> {
-  return startServer(label, [...serverNodeArgs, RUN_TS, BARE_WS], {}, maxLifeMs);
+  return startServer(label, [...serverNodeArgs, RUN_TS, BARE_WS], {}, maxLifeMs, false);
 }
 
 export interface Loadgen {

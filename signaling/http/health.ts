@@ -1,5 +1,4 @@
 import type { FastifyInstance } from 'fastify';
-import type { Metrics } from '../metrics.ts';
 
 export interface Readiness {
   draining(): boolean;
@@ -19,7 +18,11 @@ function withTimeout(p: Promise<void>, ms: number): Promise<void> {
   });
 }
 
-export function healthRoutes(app: FastifyInstance, readiness: Readiness, metrics: Metrics): void {
+/**
+ * Liveness and readiness on the public listener. `/metrics` is deliberately not here: it is
+ * served on METRICS_PORT (infra/metrics-server.ts), which the ingress never reaches.
+ */
+export function healthRoutes(app: FastifyInstance, readiness: Readiness): void {
   // Liveness: the process serves requests. Never looks at Redis or PostgreSQL, so an
   // outage of either does not get every pod restarted.
   app.get('/healthz', async () => ({ status: 'ok' }));
@@ -40,10 +43,5 @@ export function healthRoutes(app: FastifyInstance, readiness: Readiness, metrics
       }),
     );
     return reply.status(ok ? 200 : 503).send({ status: ok ? 'ready' : 'unavailable', checks: results });
-  });
-
-  app.get('/metrics', async (_req, reply) => {
-    void reply.header('Content-Type', metrics.registry.contentType);
-    return metrics.registry.metrics();
   });
 }

@@ -1,6 +1,6 @@
 import type { Socket } from 'node:net';
-import type { WebSocket } from 'ws';
-import type { ErrorBody } from '../../protocol/errors.ts';
+import { WebSocket } from 'ws';
+import { CLOSE, type ErrorBody } from '../../protocol/errors.ts';
 import { encodeEvent } from '../../protocol/frames.ts';
 import type { EventMap, EventType } from '../../protocol/index.ts';
 
@@ -18,6 +18,13 @@ function uncorkAll(): void {
 }
 function socketOf(ws: WebSocket): Socket | undefined {
   return (ws as unknown as { _socket?: Socket })._socket;
+}
+
+/** How long a peer has to answer our close frame before its socket is cut. */
+export const CLOSE_GRACE_MS = 1000;
+
+function terminateUnlessClosed(ws: WebSocket): void {
+  if (ws.readyState !== WebSocket.CLOSED) ws.terminate();
 }
 
 /**
@@ -70,9 +77,17 @@ export class Connection {
     this.sendRaw(JSON.stringify({ re, ok: false, error }));
   }
 
+  /**
+   * Sends the close frame; from then on frames from the peer are ignored (the gateway no
+   * longer dispatches them). A connection closed for abuse is not read at all any more, so
+   * the rest of a flood costs nothing. A peer that does not complete the close within CLOSE_GRACE_MS has
+   * its socket cut (a timer only for connections being closed).
+   */
   close(code: number, reason: string): void {
     if (this.closed) return;
     this.closed = true;
     this.ws.close(code, reason.slice(0, 120));
+    if (code === CLOSE.POLICY) this.ws.pause();
+    setTimeout(terminateUnlessClosed, CLOSE_GRACE_MS, this.ws).unref();
   }
 }

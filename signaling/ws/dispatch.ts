@@ -24,6 +24,8 @@ export class Dispatcher {
   ) {}
 
   handle(conn: Connection, data: Buffer, isBinary: boolean): void {
+    // Frames that were already buffered when the server closed the connection count for nothing.
+    if (conn.closed) return;
     const now = Date.now();
     if (now - conn.frameWindow >= 1000) {
       conn.frameWindow = now;
@@ -87,7 +89,9 @@ export class Dispatcher {
     if (++conn.strikes > MAX_STRIKES) this.abuse(conn, 'too many bad frames');
   }
 
+  /** Closes the connection once, with one warning per offence. */
   private abuse(conn: Connection, reason: string): void {
+    if (conn.closed) return;
     this.log.warn({ user: conn.address, ip: conn.ip, reason }, 'closing abusive connection');
     conn.fail(null, new BlockRtcError('POLICY_VIOLATION', `Connection closed: ${reason}`).toBody());
     conn.close(CLOSE.POLICY, reason);

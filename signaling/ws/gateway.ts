@@ -139,7 +139,7 @@ const gateways = new WeakMap<WebSocket, Gateway>();
 
 function onMessage(this: WebSocket, data: Buffer, isBinary: boolean): void {
   const conn = (this as Tagged)[CONN];
-  if (conn) gateways.get(this)?.frame(conn, data, isBinary);
+  if (conn && !conn.closed) gateways.get(this)?.frame(conn, data, isBinary);
 }
 function onPong(this: WebSocket): void {
   const conn = (this as Tagged)[CONN];
