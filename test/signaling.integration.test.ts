@@ -475,11 +475,7 @@ describe.each(['redis', 'cluster'] as const)('signaling tier on %s', (flavour) =
     }
   });
 
-  // Skipped until the drain writes what it answered before closing: the acks of the last
-  // commit are queued on a corked socket in the same tick as the 1012 close, and node.close()
-  // terminates the socket before the uncork, so the client sees 1006 with its sends unanswered.
-  // Passes once Connection.close() uncorks its socket before closing it.
-  it.skip('drains on SIGTERM: not ready, sends in flight answered and stored before the 1012 close, exits within the deadline', async () => {
+  it('drains on SIGTERM: not ready, sends in flight answered and stored before the 1012 close, exits within the deadline', async () => {
     const n = await boot();
     const c = await connect(n.url);
     const peer = await connect(a.url);

@@ -87,6 +87,12 @@ export class Connection {
     if (this.closed) return;
     this.closed = true;
     this.ws.close(code, reason.slice(0, 120));
+    // The close frame and whatever this tick queued before it (acks of the last commit while
+    // draining) leave now: a terminate() later in this tick must not drop them on a corked socket.
+    if (this.corked) {
+      this.corked = false;
+      socketOf(this.ws)?.uncork();
+    }
     if (code === CLOSE.POLICY) this.ws.pause();
     setTimeout(terminateUnlessClosed, CLOSE_GRACE_MS, this.ws).unref();
   }
