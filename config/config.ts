@@ -189,7 +189,7 @@ export function loadConfig(mode: Mode, env: Env = process.env): Config {
       jwtSecret,
       jwtSecretGenerated,
       tokenTtlSec: read('JWT_TTL_SECONDS', int(10, 86400), 900),
-      sessionMaxAgeSec: read('SESSION_MAX_AGE_SECONDS', int(60, 365 * 86400), 7 * 86400),
+      sessionMaxAgeSec: read('SESSION_MAX_AGE_SECONDS', int(5, 365 * 86400), 7 * 86400),
       maxConnectionsPerUser: read('MAX_CONNECTIONS_PER_USER', int(1, 10_000), 10),
       nonceTtlSec: read('NONCE_TTL_SECONDS', int(10, 3600), 300),
       domain: read('AUTH_DOMAIN', z.string().min(1), originUrl.host),
