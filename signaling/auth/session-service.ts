@@ -71,7 +71,8 @@ export class SessionService {
   /** Whether a refresh could give this connection a token that lives longer than its current one. */
   canExtend(conn: Connection): boolean {
     const b = this.bound.get(conn);
-    return b !== undefined && b.sessionExpiresAt > conn.tokenExpiresAt;
+    // Token expiry is in whole seconds, rounded down.
+    return b !== undefined && Math.floor(b.sessionExpiresAt / 1000) * 1000 > conn.tokenExpiresAt;
   }
 
   /** A fresh token for a live connection, of the session's next generation. */

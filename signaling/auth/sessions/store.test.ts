@@ -1,0 +1,94 @@
+import { Redis } from 'ioredis';
+import { afterAll, describe, expect, it } from 'vitest';
+import { redisKeys } from '../../../infra/redis/connect.ts';
+import { REDIS_URL, clearPrefix, testPrefix } from '../../../testkit/redis.ts';
+import type { Connection } from '../../ws/connection.ts';
+import { SessionService } from '../session-service.ts';
+import { TokenService } from '../tokens.ts';
+import { MemorySessionStore } from './memory.ts';
+import { RedisSessionStore } from './redis.ts';
+import type { SessionStore } from './store.ts';
+
+const ADDRESS = '0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed';
+const prefix = testPrefix('sessstore');
+const redis = new Redis(REDIS_URL, { maxRetriesPerRequest: 2 });
+
+afterAll(async () => {
+  await clearPrefix(prefix);
+  redis.disconnect();
+});
+
+describe.each([
+  ['memory', () => new MemorySessionStore() as SessionStore],
+  ['redis', () => new RedisSessionStore(redis, redisKeys(prefix), prefix) as SessionStore],
+] as const)('%s session store', (_name, make) => {
+  it('creates, rotates with a grace for the previous generation, and ends sessions', async () => {
+    const store = make();
+    const s = await store.create(ADDRESS, 3600);
+    expect(s.gen).toBe(1);
+    expect(await store.get(s.id)).toMatchObject({ address: ADDRESS, gen: 1, expiresAt: s.expiresAt });
+    const r = await store.rotate(s.id, 5000);
+    expect(r).toMatchObject({ gen: 2, expiresAt: s.expiresAt });
+    expect(r!.previousUntil).toBeGreaterThan(Date.now());
+    const since = Date.now();
+    expect(await store.end(s.id)).toBe(true);
+    expect(await store.get(s.id)).toBeNull();
+    expect(await store.rotate(s.id, 5000)).toBeNull();
+    expect(await store.endedSince(since - 1)).toContain(s.id);
+    expect(await store.end(s.id)).toBe(false);
+  });
+
+  it('forgets a session after its absolute end', async () => {
+    const store = make();
+    const s = await store.create(ADDRESS, 1);
+    await new Promise((r) => setTimeout(r, 1100));
+    expect(await store.get(s.id)).toBeNull();
+    expect(await store.rotate(s.id, 1000)).toBeNull();
+  });
+});
+
+describe('SessionService', () => {
+  const fakeConn = () => ({ address: ADDRESS, tokenExpiresAt: 0, closed: false, close() {} }) as unknown as Connection;
+  const setup = (maxAgeSec = 3600) => {
+    const conns: Connection[] = [];
+    const svc = new SessionService(new MemorySessionStore(), new TokenService('x'.repeat(40), 600), { maxAgeSec, maxConnectionsPerUser: 2 }, {
+      forEach: (fn) => conns.forEach(fn),
+      local: () => new Set(conns),
+    });
+    return { svc, conns };
+  };
+
+  it('accepts the current and previous generation, refuses older ones and ended sessions', async () => {
+    const { svc } = setup();
+    const t1 = await svc.signIn(ADDRESS);
+    const claims = await svc.check(t1.token);
+    const conn = fakeConn();
+    svc.bind(conn, claims);
+    const t2 = await svc.refresh(conn);
+    const t3 = await svc.refresh(conn);
+    await expect(svc.check(t1.token)).rejects.toMatchObject({ code: 'AUTH_TOKEN_SUPERSEDED' });
+    await expect(svc.check(t2.token)).resolves.toMatchObject({ gen: 2 });
+    await expect(svc.check(t3.token)).resolves.toMatchObject({ gen: 3 });
+    await svc.signOutWithToken(t1.token);
+    await expect(svc.check(t3.token)).rejects.toMatchObject({ code: 'AUTH_SESSION_ENDED' });
+  });
+
+  it('never issues a token past the session end', async () => {
+    const { svc } = setup(30);
+    const t = await svc.signIn(ADDRESS);
+    expect(t.expiresAt).toBeLessThanOrEqual(t.sessionExpiresAt);
+    expect(t.sessionExpiresAt - Date.now()).toBeLessThanOrEqual(30_000);
+    const conn = fakeConn();
+    svc.bind(conn, await svc.check(t.token));
+    conn.tokenExpiresAt = t.expiresAt;
+    expect(svc.canExtend(conn)).toBe(false);
+    expect((await svc.refresh(conn)).expiresAt).toBeLessThanOrEqual(t.sessionExpiresAt);
+  });
+
+  it('refuses a connection over the per-user cap with TOO_MANY_CONNECTIONS', async () => {
+    const { svc, conns } = setup();
+    await expect(svc.admit(ADDRESS)).resolves.toBeUndefined();
+    conns.push(fakeConn(), fakeConn());
+    await expect(svc.admit(ADDRESS)).rejects.toMatchObject({ code: 'TOO_MANY_CONNECTIONS', status: 429 });
+  });
+});
