@@ -42,7 +42,7 @@ describe('sessions and uploads', () => {
     );
   const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
   const upload = (base: string, token: string, to: string, body: Buffer) =>
-    fetch(`${base}/media?to=${to}`, { method: "POST", headers: { ...bearer(token), "content-type": "audio/ogg" }, body: new Uint8Array(body) });
+    fetch(`${base}/media?to=${to}`, { method: 'POST', headers: { ...bearer(token), 'content-type': 'audio/ogg' }, body: new Uint8Array(body) });
   const codeOf = async (res: Response) => ((await res.json()) as { error: { code: string } }).error.code;
 
   beforeAll(async () => {
