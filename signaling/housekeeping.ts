@@ -55,7 +55,9 @@ export async function startHousekeeping(deps: {
         conn.ws.ping();
       }
       if (conn.tokenExpiresAt <= now) {
-        // Past its last token (the session's absolute end): nothing can extend it.
+        // Past its last token: at the session's absolute end (4003), or refreshes failed
+        // until the token ran out (4001, e.g. a long Redis outage).
+        if (auth.canExtend(conn)) return void conn.close(CLOSE.TOKEN_EXPIRED, 'token expired');
         return void conn.close(CLOSE.SESSION_ENDED, 'session ended');
       }
       if (conn.tokenExpiresAt - now < refreshBefore && !refreshing.has(conn) && auth.canExtend(conn)) refresh(conn);
