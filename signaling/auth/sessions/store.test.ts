@@ -48,7 +48,10 @@ describe.each([
 });
 
 describe('SessionService', () => {
-  const fakeConn = () => ({ address: ADDRESS, tokenExpiresAt: 0, closed: false, close() {} }) as unknown as Connection;
+  const fakeConn = () => {
+    const c = { address: ADDRESS, tokenExpiresAt: 0, closed: false, closeCode: 0, close: (code: number) => ((c.closeCode = code), (c.closed = true)) };
+    return c as unknown as Connection & { closeCode: number };
+  };
   const setup = (maxAgeSec = 3600) => {
     const conns: Connection[] = [];
     const svc = new SessionService(new MemorySessionStore(), new TokenService('x'.repeat(40), 600), { maxAgeSec, maxConnectionsPerUser: 2 }, {
@@ -90,5 +93,32 @@ describe('SessionService', () => {
     await expect(svc.admit(ADDRESS)).resolves.toBeUndefined();
     conns.push(fakeConn(), fakeConn());
     await expect(svc.admit(ADDRESS)).rejects.toMatchObject({ code: 'TOO_MANY_CONNECTIONS', status: 429 });
+  });
+  it('closes the sockets of a signed-out session in this process at once, and those of sessions ended elsewhere on the next poll', async () => {
+    const store = new MemorySessionStore();
+    const conns: (Connection & { closeCode: number })[] = [];
+    const svc = new SessionService(store, new TokenService('x'.repeat(40), 600), { maxAgeSec: 3600, maxConnectionsPerUser: 10 }, {
+      forEach: (fn) => conns.forEach(fn),
+      local: () => new Set(conns),
+    });
+    const bind = async (token: string) => {
+      const c = fakeConn();
+      svc.bind(c, await svc.check(token));
+      conns.push(c);
+      return c;
+    };
+    const s1 = await svc.signIn(ADDRESS);
+    const s2 = await svc.signIn(ADDRESS);
+    const [a, b, other] = [await bind(s1.token), await bind(s1.token), await bind(s2.token)];
+    await svc.signOut(a);
+    await new Promise((r) => setImmediate(r));
+    expect([a.closeCode, b.closeCode, other.closeCode]).toEqual([4003, 4003, 0]);
+
+    // Ended by another node: only the store knows; the housekeeping poll closes the socket.
+    const sid = svc.sessionOf(other)!;
+    await store.end(sid);
+    expect(other.closeCode).toBe(0);
+    await svc.pollEnded();
+    expect(other.closeCode).toBe(4003);
   });
 });
