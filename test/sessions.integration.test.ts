@@ -6,14 +6,16 @@ import { CLOSE } from '../protocol/errors.ts';
 import { RequestError, TestClient, signIn } from '../testkit/client.ts';
 import { migrate, startNode, type NodeProcess } from '../testkit/node.ts';
 import { createTestDatabase, query } from '../testkit/pg.ts';
-import { REDIS_URL, clearPrefix, testPrefix } from '../testkit/redis.ts';
+import { REDIS_URL, clearPrefix, startRedisCluster, testPrefix, type TestCluster } from '../testkit/redis.ts';
 
 /**
  * Server-side sessions and uploads on two real signaling nodes (child processes) sharing
- * PostgreSQL and Redis.
+ * PostgreSQL and Redis; the same suite runs against a single Redis and a Redis Cluster.
  */
-describe('sessions and uploads', () => {
+describe.each(['redis', 'cluster'] as const)('sessions and uploads on %s', (flavour) => {
   let db: Awaited<ReturnType<typeof createTestDatabase>>;
+  let cluster: TestCluster | null = null;
+  let redisEnv: Record<string, string>;
   let prefix: string;
   let a: NodeProcess;
   let b: NodeProcess;
@@ -23,7 +25,7 @@ describe('sessions and uploads', () => {
   const boot = async (extra: Record<string, string> = {}) => {
     const n = await startNode('signaling', {
       DATABASE_URL: db.url,
-      REDIS_URL,
+      ...redisEnv,
       REDIS_KEY_PREFIX: prefix,
       RATE_LIMIT_AUTH: '10000/60',
       RATE_LIMIT_CONNECT: '10000/60',
@@ -46,16 +48,23 @@ describe('sessions and uploads', () => {
   const codeOf = async (res: Response) => ((await res.json()) as { error: { code: string } }).error.code;
 
   beforeAll(async () => {
-    db = await createTestDatabase('sess');
+    db = await createTestDatabase(`sess${flavour}`);
     await migrate(db.url);
     prefix = testPrefix('sess');
+    if (flavour === 'cluster') {
+      cluster = await startRedisCluster();
+      redisEnv = { REDIS_CLUSTER_NODES: cluster.nodes.join(',') };
+    } else {
+      redisEnv = { REDIS_URL };
+    }
     [a, b] = await Promise.all([boot(), boot()]);
   });
 
   afterAll(async () => {
     for (const c of clients) c.ws.terminate();
     await Promise.all(started.map((n) => n.kill('SIGKILL')));
-    await clearPrefix(prefix);
+    if (cluster) await cluster.stop();
+    else await clearPrefix(prefix);
     await db.drop();
   });
 

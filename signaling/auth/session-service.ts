@@ -9,6 +9,9 @@ import type { TokenClaims, TokenService } from './tokens.ts';
  */
 export const PREVIOUS_TOKEN_GRACE_MS = 10_000;
 
+/** Claims of a token that passed the session check, with the session's absolute end. */
+export type SessionClaims = TokenClaims & { sessionExpiresAt: number };
+
 interface Bound {
   sid: string;
   sessionExpiresAt: number;
@@ -42,7 +45,7 @@ export class SessionService {
    * A token that is signed, unexpired, of a live session and of its current generation
    * (or the previous one within the grace period).
    */
-  async check(token: string): Promise<TokenClaims & { sessionExpiresAt: number }> {
+  async check(token: string): Promise<SessionClaims> {
     const claims = this.tokens.verify(token);
     const rec = await this.store.get(claims.sid);
     if (!rec || rec.address !== claims.address) throw new BlockRtcError('AUTH_SESSION_ENDED');
@@ -60,8 +63,8 @@ export class SessionService {
   }
 
   /** Ties an accepted connection to its session. */
-  bind(conn: Connection, claims: TokenClaims & { sessionExpiresAt?: number }): void {
-    this.bound.set(conn, { sid: claims.sid, sessionExpiresAt: claims.sessionExpiresAt ?? claims.expiresAt });
+  bind(conn: Connection, claims: SessionClaims): void {
+    this.bound.set(conn, { sid: claims.sid, sessionExpiresAt: claims.sessionExpiresAt });
   }
 
   sessionOf(conn: Connection): string | undefined {

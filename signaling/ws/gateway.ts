@@ -5,8 +5,7 @@ import type { Config } from '../../config/config.ts';
 import { BEARER_PROTOCOL_PREFIX, PROTOCOL_VERSION, SUBPROTOCOL } from '../../protocol/common.ts';
 import { BlockRtcError, CLOSE, ERRORS } from '../../protocol/errors.ts';
 import type { HelloEvent } from '../../protocol/index.ts';
-import type { SessionService } from '../auth/session-service.ts';
-import type { TokenClaims } from '../auth/tokens.ts';
+import type { SessionClaims, SessionService } from '../auth/session-service.ts';
 import type { Logger } from '../../infra/logger.ts';
 import type { Metrics } from '../metrics.ts';
 import { enforceLimit } from '../ratelimit/enforce.ts';
@@ -71,7 +70,7 @@ export class Gateway {
     );
   }
 
-  private async authorize(req: IncomingMessage): Promise<TokenClaims> {
+  private async authorize(req: IncomingMessage): Promise<SessionClaims> {
     const url = new URL(req.url ?? '/', 'http://x');
     if (url.pathname !== WS_PATH) throw new BlockRtcError('NOT_FOUND');
     if (this.draining) throw new BlockRtcError('DRAINING');
@@ -94,7 +93,7 @@ export class Gateway {
     return claims;
   }
 
-  private open(ws: Tagged, claims: TokenClaims, ip: string): void {
+  private open(ws: Tagged, claims: SessionClaims, ip: string): void {
     const conn = new Connection(`${this.config.nodeId}.${(++this.seq).toString(36)}`, claims.address, ws, claims.expiresAt, ip);
     ws[CONN] = conn;
     this.sessions.bind(conn, claims);
