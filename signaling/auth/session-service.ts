@@ -14,6 +14,8 @@ export type SessionClaims = TokenClaims & { sessionExpiresAt: number };
 
 interface Bound {
   sid: string;
+  /** Generation of the connection's current token. */
+  gen: number;
   sessionExpiresAt: number;
 }
 
@@ -64,7 +66,7 @@ export class SessionService {
 
   /** Ties an accepted connection to its session. */
   bind(conn: Connection, claims: SessionClaims): void {
-    this.bound.set(conn, { sid: claims.sid, sessionExpiresAt: claims.sessionExpiresAt });
+    this.bound.set(conn, { sid: claims.sid, gen: claims.gen, sessionExpiresAt: claims.sessionExpiresAt });
   }
 
   sessionOf(conn: Connection): string | undefined {
@@ -78,14 +80,28 @@ export class SessionService {
     return b !== undefined && Math.floor(b.sessionExpiresAt / 1000) * 1000 > conn.tokenExpiresAt;
   }
 
-  /** A fresh token for a live connection, of the session's next generation. */
+  /**
+   * A fresh token for a live connection, of the session's next generation (or of its
+   * current one when another connection of the session already moved it on). The other
+   * connections of the session on this node get the new token as `session.token` at once,
+   * so tabs sharing one stored token keep a usable one.
+   */
   async refresh(conn: Connection): Promise<{ token: string; expiresAt: number }> {
     const b = this.bound.get(conn);
     if (!b) throw new BlockRtcError('AUTH_SESSION_ENDED');
-    const rec = await this.store.rotate(b.sid, PREVIOUS_TOKEN_GRACE_MS);
+    const rec = await this.store.rotate(b.sid, PREVIOUS_TOKEN_GRACE_MS, b.gen);
     if (!rec) throw new BlockRtcError('AUTH_SESSION_ENDED');
-    const t = this.tokens.issue({ address: rec.address, sid: rec.id, gen: rec.gen, sessionExpiresAt: rec.expiresAt });
+    const subject = { address: rec.address, sid: rec.id, gen: rec.gen, sessionExpiresAt: rec.expiresAt };
+    const t = this.tokens.issue(subject);
     conn.tokenExpiresAt = t.expiresAt;
+    b.gen = rec.gen;
+    for (const other of this.local.local(conn.address) ?? []) {
+      const ob = this.bound.get(other);
+      if (other === conn || other.closed || !ob || ob.sid !== b.sid || ob.gen >= rec.gen) continue;
+      ob.gen = rec.gen;
+      other.tokenExpiresAt = t.expiresAt;
+      other.event('session.token', { token: t.token, expiresAt: new Date(t.expiresAt).toISOString() });
+    }
     return t;
   }
 

@@ -24,9 +24,10 @@ export class MemorySessionStore implements SessionStore {
     return { ...rec };
   }
 
-  async rotate(id: string, graceMs: number): Promise<SessionRecord | null> {
+  async rotate(id: string, graceMs: number, fromGen: number): Promise<SessionRecord | null> {
     const rec = await this.get(id);
     if (!rec) return null;
+    if (rec.gen !== fromGen) return rec;
     const next = { ...rec, gen: rec.gen + 1, previousUntil: Date.now() + graceMs };
     this.sessions.set(id, next);
     return { ...next };

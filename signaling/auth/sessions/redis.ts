@@ -2,11 +2,14 @@ import { randomUUID } from 'node:crypto';
 import type { RedisClient, RedisKeys } from '../../../infra/redis/connect.ts';
 import { ENDED_RETENTION_MS, type SessionRecord, type SessionStore } from './store.ts';
 
-// KEYS[1] session hash; ARGV: grace end (ms). Bumps the generation of a live session.
+// KEYS[1] session hash; ARGV: grace end (ms), the generation to move from. Bumps the
+// generation of a live session still at that generation; otherwise returns it unchanged.
 const ROTATE = `
 if redis.call('EXISTS', KEYS[1]) == 0 then return nil end
-local gen = redis.call('HINCRBY', KEYS[1], 'gen', 1)
-redis.call('HSET', KEYS[1], 'prev', ARGV[1])
+if redis.call('HGET', KEYS[1], 'gen') == ARGV[2] then
+  redis.call('HINCRBY', KEYS[1], 'gen', 1)
+  redis.call('HSET', KEYS[1], 'prev', ARGV[1])
+end
 return redis.call('HMGET', KEYS[1], 'address', 'exp', 'gen', 'prev')
 `;
 
@@ -46,9 +49,9 @@ export class RedisSessionStore implements SessionStore {
     return this.parse(id, await this.redis.hmget(this.key(id), 'address', 'exp', 'gen', 'prev'));
   }
 
-  async rotate(id: string, graceMs: number): Promise<SessionRecord | null> {
-    const r = this.redis as RedisClient & { sessionRotate(key: string, prev: string): Promise<(string | null)[] | null> };
-    return this.parse(id, await r.sessionRotate(this.key(id), String(Date.now() + graceMs)));
+  async rotate(id: string, graceMs: number, fromGen: number): Promise<SessionRecord | null> {
+    const r = this.redis as RedisClient & { sessionRotate(key: string, prev: string, from: string): Promise<(string | null)[] | null> };
+    return this.parse(id, await r.sessionRotate(this.key(id), String(Date.now() + graceMs), String(fromGen)));
   }
 
   async end(id: string): Promise<boolean> {

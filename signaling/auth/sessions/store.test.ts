@@ -27,13 +27,15 @@ describe.each([
     const s = await store.create(ADDRESS, 3600);
     expect(s.gen).toBe(1);
     expect(await store.get(s.id)).toMatchObject({ address: ADDRESS, gen: 1, expiresAt: s.expiresAt });
-    const r = await store.rotate(s.id, 5000);
+    const r = await store.rotate(s.id, 5000, 1);
     expect(r).toMatchObject({ gen: 2, expiresAt: s.expiresAt });
     expect(r!.previousUntil).toBeGreaterThan(Date.now());
+    // A holder still at generation 1 converges on 2 instead of moving the session on.
+    expect(await store.rotate(s.id, 5000, 1)).toMatchObject({ gen: 2, previousUntil: r!.previousUntil });
     const since = Date.now();
     expect(await store.end(s.id)).toBe(true);
     expect(await store.get(s.id)).toBeNull();
-    expect(await store.rotate(s.id, 5000)).toBeNull();
+    expect(await store.rotate(s.id, 5000, 2)).toBeNull();
     expect(await store.endedSince(since - 1)).toContain(s.id);
     expect(await store.end(s.id)).toBe(false);
   });
@@ -43,7 +45,7 @@ describe.each([
     const s = await store.create(ADDRESS, 1);
     await new Promise((r) => setTimeout(r, 1100));
     expect(await store.get(s.id)).toBeNull();
-    expect(await store.rotate(s.id, 1000)).toBeNull();
+    expect(await store.rotate(s.id, 1000, 1)).toBeNull();
   });
 });
 
@@ -120,5 +122,29 @@ describe('SessionService', () => {
     expect(other.closeCode).toBe(0);
     await svc.pollEnded();
     expect(other.closeCode).toBe(4003);
+  });
+  it('keeps every connection of a session on one generation: a refresh hands the others on this node the new token', async () => {
+    const store = new MemorySessionStore();
+    const conns: Connection[] = [];
+    const svc = new SessionService(store, new TokenService('x'.repeat(40), 600), { maxAgeSec: 3600, maxConnectionsPerUser: 10 }, {
+      forEach: (fn) => conns.forEach(fn),
+      local: () => new Set(conns),
+    });
+    const s = await svc.signIn(ADDRESS);
+    const pushed: string[] = [];
+    const mk = async () => {
+      const c = { address: ADDRESS, tokenExpiresAt: s.expiresAt, closed: false, event: (_ev: string, d: { token: string }) => pushed.push(d.token) } as unknown as Connection;
+      svc.bind(c, await svc.check(s.token));
+      conns.push(c);
+      return c;
+    };
+    const [tabA, tabB] = [await mk(), await mk()];
+    const t = await svc.refresh(tabA);
+    expect(pushed).toEqual([t.token]);
+    await expect(svc.check(t.token)).resolves.toMatchObject({ gen: 2 });
+    // The other tab refreshing next moves the session on and hands tab A the new token in turn.
+    const again = await svc.refresh(tabB);
+    await expect(svc.check(again.token)).resolves.toMatchObject({ gen: 3 });
+    expect(pushed).toEqual([t.token, again.token]);
   });
 });

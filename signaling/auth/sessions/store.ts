@@ -19,10 +19,13 @@ export interface SessionStore {
   create(address: string, maxAgeSec: number): Promise<SessionRecord>;
   get(id: string): Promise<SessionRecord | null>;
   /**
-   * Moves the session to its next token generation; the previous one stays valid for
-   * `graceMs` (a reconnect already under way with it). Null when the session is gone.
+   * Moves the session from generation `fromGen` to the next; the previous one stays valid
+   * for `graceMs` (a reconnect already under way with it). When the session is already
+   * past `fromGen` (another connection of it refreshed first) nothing changes and the
+   * current record is returned, so every holder of the session converges on one
+   * generation. Null when the session is gone.
    */
-  rotate(id: string, graceMs: number): Promise<SessionRecord | null>;
+  rotate(id: string, graceMs: number, fromGen: number): Promise<SessionRecord | null>;
   /** Ends the session; true if it existed. Recorded so other nodes close its sockets. */
   end(id: string): Promise<boolean>;
   /** Ids of sessions ended at or after `since` (ms), for closing their sockets everywhere. */
