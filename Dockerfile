@@ -9,8 +9,16 @@
 #
 # The worker build takes ~8 min on 2 cores (~16 CPU-minutes); its layer is reused as long
 # as package-lock.json and sfu/worker-build/ do not change.
+#
+# Base image: a supported Node.js LTS on Debian bookworm (the runtime stage installs
+# bookworm's libabsl20220623 etc.; another Debian release needs those names changed). Pin
+# it by digest for reproducible builds, with the same image for both stages:
+#
+#   docker build --build-arg NODE_IMAGE=node:22-bookworm-slim@sha256:<digest> -t blockrtc:0.1.0 .
+#
+# (`docker buildx imagetools inspect node:22-bookworm-slim` prints the current digest.)
 
-ARG NODE_IMAGE=node:20-bookworm-slim
+ARG NODE_IMAGE=node:22-bookworm-slim
 
 # ---------------------------------------------------------------------------------------
 FROM ${NODE_IMAGE} AS build
@@ -68,6 +76,9 @@ COPY --from=build /app /app
 RUN mkdir -p /app/.data && chown blockrtc:blockrtc /app/.data
 # Started outside mediasoup the worker exits with 41: proof that it and its libraries load.
 RUN node_modules/mediasoup/worker/out/Release/mediasoup-worker; test "$?" -eq 41
+
+# Refuse to build on a Node.js older than the supported line (e.g. a stale NODE_IMAGE).
+RUN node -e "const [major] = process.versions.node.split('.').map(Number); if (major < 22) { console.error('Node.js ' + process.versions.node + ' is past its end of life; use NODE_IMAGE=node:22-bookworm-slim or newer'); process.exit(1); }"
 
 ENV NODE_ENV=production \
     HOST=0.0.0.0 \

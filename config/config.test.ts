@@ -46,6 +46,19 @@ describe('loadConfig', () => {
     expect(c.limits.auth).toEqual({ limit: 5, windowMs: 30_000 });
   });
 
+  it('reads trusted proxies, session limits and upload limits', () => {
+    const d = loadConfig('signaling', base);
+    expect(d.http.trustProxy).toEqual({ hops: 0, cidrs: [] });
+    expect(d.auth).toMatchObject({ sessionMaxAgeSec: 7 * 86400, maxConnectionsPerUser: 10 });
+    expect(d.http).toMatchObject({ uploadQuotaBytes: 200 * 1024 * 1024, attachmentOrphanTtlSec: 86400 });
+    // TRUST_PROXY=true alone is one proxy; the hop count wins when both are set.
+    expect(loadConfig('signaling', { ...base, TRUST_PROXY: 'true' }).http.trustProxy.hops).toBe(1);
+    expect(loadConfig('signaling', { ...base, TRUST_PROXY: 'true', TRUST_PROXY_HOPS: '2' }).http.trustProxy.hops).toBe(2);
+    expect(loadConfig('signaling', { ...base, TRUST_PROXY_CIDRS: '10.0.0.0/8, fd00::/8,192.0.2.1' }).http.trustProxy.cidrs).toEqual(['10.0.0.0/8', 'fd00::/8', '192.0.2.1']);
+    expect(() => loadConfig('signaling', { ...base, TRUST_PROXY_CIDRS: '10.0.0.0/33' })).toThrow(/TRUST_PROXY_CIDRS/);
+    expect(() => loadConfig('signaling', { ...base, MAX_CONNECTIONS_PER_USER: '0' })).toThrow(/MAX_CONNECTIONS_PER_USER/);
+  });
+
   it('keeps the development wallet out of production nodes', () => {
     expect(() => loadConfig('signaling', { ...base, DEV_WALLET: 'true' })).toThrow(/DEV_WALLET/);
   });

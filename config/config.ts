@@ -1,5 +1,6 @@
 import { availableParallelism, hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
+import { isIP } from 'node:net';
 import { z } from 'zod';
 
 /** Thrown at start-up; the message names every bad variable. */
@@ -30,14 +31,26 @@ export interface Config {
     /** Origin the app is served from; SIWE domain and URI derive from it. */
     publicOrigin: string;
     allowedOrigins: string[];
-    trustProxy: boolean;
+    /**
+     * Proxies in front of the node: the client is the rightmost X-Forwarded-For address
+     * that is not one of them (`hops` counted from the socket peer, or inside `cidrs`).
+     */
+    trustProxy: { hops: number; cidrs: string[] };
     uploadMaxBytes: number;
+    /** Per-user stored bytes of uploads. */
+    uploadQuotaBytes: number;
+    /** Uploads no message refers to are removed after this long. */
+    attachmentOrphanTtlSec: number;
   };
   auth: {
     jwtSecret: string;
     /** True when the secret was generated for this process (embedded mode). */
     jwtSecretGenerated: boolean;
     tokenTtlSec: number;
+    /** Absolute session lifetime from sign-in; refreshing never extends past it. */
+    sessionMaxAgeSec: number;
+    /** Concurrent WebSocket connections per user across all nodes. */
+    maxConnectionsPerUser: number;
     nonceTtlSec: number;
     domain: string;
     uri: string;
@@ -90,6 +103,16 @@ export interface Config {
 }
 
 type Env = Record<string, string | undefined>;
+
+function validCidr(v: string): boolean {
+  const [addr, bits, extra] = v.split('/');
+  if (!addr || extra !== undefined) return false;
+  const family = isIP(addr);
+  if (family === 0) return false;
+  if (bits === undefined) return true;
+  const n = Number(bits);
+  return /^\d+$/.test(bits) && n >= 0 && n <= (family === 4 ? 32 : 128);
+}
 
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 const bool = z.enum(['true', 'false', '1', '0', 'yes', 'no']).transform((v) => v === 'true' || v === '1' || v === 'yes');
@@ -172,13 +195,21 @@ export function loadConfig(mode: Mode, env: Env = process.env): Config {
       metricsPort,
       publicOrigin,
       allowedOrigins: read('ALLOWED_ORIGINS', list, defaultOrigins),
-      trustProxy: read('TRUST_PROXY', bool, false),
+      trustProxy: {
+        // TRUST_PROXY=true alone means one proxy (an ingress controller) in front.
+        hops: read('TRUST_PROXY_HOPS', int(0, 10), read('TRUST_PROXY', bool, false) ? 1 : 0),
+        cidrs: read('TRUST_PROXY_CIDRS', list.pipe(z.array(z.string().refine(validCidr, 'expected CIDRs such as 10.0.0.0/8,fd00::/8'))), []),
+      },
       uploadMaxBytes: read('UPLOAD_MAX_BYTES', int(1024, 100 * 1024 * 1024), 10 * 1024 * 1024),
+      uploadQuotaBytes: read('UPLOAD_QUOTA_BYTES', int(1024, 2 ** 50), 200 * 1024 * 1024),
+      attachmentOrphanTtlSec: read('ATTACHMENT_ORPHAN_TTL_SECONDS', int(1, 365 * 86400), 86400),
     },
     auth: {
       jwtSecret,
       jwtSecretGenerated,
       tokenTtlSec: read('JWT_TTL_SECONDS', int(10, 86400), 900),
+      sessionMaxAgeSec: read('SESSION_MAX_AGE_SECONDS', int(5, 365 * 86400), 7 * 86400),
+      maxConnectionsPerUser: read('MAX_CONNECTIONS_PER_USER', int(1, 10_000), 10),
       nonceTtlSec: read('NONCE_TTL_SECONDS', int(10, 3600), 300),
       domain: read('AUTH_DOMAIN', z.string().min(1), originUrl.host),
       uri: read('AUTH_URI', z.string().url(), publicOrigin),

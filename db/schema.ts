@@ -43,6 +43,8 @@ export const messages = pgTable(
     index('messages_sender_id').on(t.sender, t.id),
     index('messages_unread').on(t.conversation, t.recipient, t.id).where(sql`read_at is null`),
     index('messages_undelivered').on(t.recipient, t.id).where(sql`delivered_at is null`),
+    // The orphan sweep of attachments asks "does any message refer to it?".
+    index('messages_attachment').on(t.attachmentId).where(sql`attachment_id is not null`),
   ],
 );
 
@@ -58,7 +60,7 @@ export const attachments = pgTable(
     data: bytea('data').notNull(),
     createdAt: ts('created_at').notNull().defaultNow(),
   },
-  (t) => [index('attachments_owner').on(t.owner, t.createdAt)],
+  (t) => [index('attachments_owner').on(t.owner, t.createdAt), index('attachments_created').on(t.createdAt)],
 );
 
 /** One row per (owner, peer): the conversation list and whom presence goes to. */

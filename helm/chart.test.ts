@@ -51,12 +51,14 @@ interface Container {
   livenessProbe?: Probe;
   readinessProbe?: Probe;
   lifecycle?: { preStop?: { exec?: { command: string[] } } };
+  securityContext?: { allowPrivilegeEscalation?: boolean; capabilities?: { drop?: string[]; add?: string[] } };
 }
 interface PodSpec {
   containers: Container[];
   initContainers?: Container[];
   terminationGracePeriodSeconds?: number;
   hostNetwork?: boolean;
+  volumes?: { name: string; secret?: { secretName: string } }[];
 }
 interface Manifest {
   apiVersion: string;
@@ -558,6 +560,88 @@ describe('helm chart', () => {
         expect((m.spec as { endpoints: { port: string }[] }).endpoints.map((e) => e.port), r.name).toEqual(['metrics']);
       }
     }
+  });
+
+  it('keeps NET_BIND_SERVICE for coturn, serves turns: on 443 from a TLS Secret and reloads it when renewed', () => {
+    for (const r of each()) {
+      const ds = find(r, 'DaemonSet', '-turn');
+      if (!ds) continue;
+      const pod = ds.spec?.template?.spec as PodSpec;
+      const coturn = pod.containers[0] as Container;
+      // The image's turnserver carries the capability as a file capability: it must stay in
+      // the bounding set (or exec fails) and nothing else may be added.
+      expect(coturn.securityContext?.capabilities?.drop, r.name).toContain('ALL');
+      expect(coturn.securityContext?.capabilities?.add, r.name).toEqual(['NET_BIND_SERVICE']);
+      expect(coturn.securityContext?.allowPrivilegeEscalation, r.name).toBe(true);
+      // Every other container still drops every capability.
+      for (const w of workloads(r)) {
+        for (const c of allContainers(w.spec.template.spec)) {
+          if (c === coturn || c.name === 'coturn') continue;
+          expect(c.securityContext?.capabilities?.add ?? [], `${r.name}: ${w.metadata.name} ${c.name}`).toEqual([]);
+        }
+      }
+      if (get(r.values, 'turn.tls.enabled') !== true) {
+        expect(coturn.args?.join('\n'), r.name).not.toContain('USR2');
+        continue;
+      }
+      const port = Number(get(r.values, 'turn.tls.port'));
+      expect(port, r.name).toBe(443);
+      expect(coturn.ports?.filter((p) => p.containerPort === port && p.hostPort === port).map((p) => p.protocol).sort(), r.name).toEqual(['TCP', 'UDP']);
+      const conf = find(r, 'ConfigMap', '-turn')?.data?.['turnserver.conf'] ?? '';
+      expect(conf, r.name).toContain(`tls-listening-port=${port}`);
+      expect(conf, r.name).toContain('cert=/etc/coturn/tls/tls.crt');
+      expect(pod.volumes?.find((v) => v.name === 'tls')?.secret?.secretName, r.name).toBe(get(r.values, 'turn.tls.secretName'));
+      // A renewed Secret: the files change in place and coturn is told to re-read them.
+      const script = coturn.args?.join('\n') ?? '';
+      expect(script, r.name).toMatch(/cksum/);
+      expect(script, r.name).toMatch(/kill -USR2 "\$main"/);
+      expect(script.indexOf('kill -USR2'), r.name).toBeLessThan(script.indexOf('exec turnserver'));
+      const sig = (find(r, 'Deployment', '-signaling')?.spec?.template?.spec as PodSpec).containers[0] as Container;
+      expect(envOf(sig, 'TURN_URLS')?.value, r.name).toMatch(/turns:[^,]+:443\?transport=tcp/);
+    }
+  });
+
+  it('passes REDIS_PASSWORD from a Secret and REDIS_TLS to every Redis Cluster client', () => {
+    const prod = rendered.get('production') as Rendered;
+    for (const suffix of ['-signaling', '-sfu']) {
+      const w = prod.manifests.find((m) => (m.kind === 'Deployment' || m.kind === 'DaemonSet') && m.metadata.name.endsWith(suffix)) as Manifest;
+      const c = (w.spec?.template?.spec as PodSpec).containers.find((x) => blockrtcMode(x)) as Container;
+      expect(envOf(c, 'REDIS_PASSWORD')?.valueFrom?.secretKeyRef, suffix).toEqual({ name: 'blockrtc-redis', key: 'REDIS_PASSWORD' });
+      expect(envOf(c, 'REDIS_PASSWORD')?.value, suffix).toBeUndefined();
+      expect(envOf(c, 'REDIS_TLS')?.value, suffix).toBe('true');
+      const cfg = loadConfig(blockrtcMode(c) as Mode, { ...containerEnv(c), SFU_ANNOUNCED_ADDRESS: '198.51.100.8' });
+      expect(cfg.redis.tls, suffix).toBe(true);
+      expect(cfg.redis.password, suffix).toBeTruthy();
+    }
+    const def = rendered.get('default') as Rendered;
+    const sig = (find(def, 'Deployment', '-signaling')?.spec?.template?.spec as PodSpec).containers[0] as Container;
+    expect(envOf(sig, 'REDIS_PASSWORD')).toBeUndefined();
+    const single = run(['template', 'blockrtc', CHART, '--set', 'redis.tls=true']);
+    expect(single.status).not.toBe(0);
+    expect(single.stderr).toContain('redis.password / redis.tls apply to redis.clusterNodes');
+  });
+
+  it('rolls signaling out without stalling: no surge pod under hard anti-affinity, or the strategy given', () => {
+    type Strategy = { type: string; rollingUpdate?: { maxSurge: number | string; maxUnavailable: number | string } };
+    const strategy = (r: Rendered) => (find(r, 'Deployment', '-signaling')?.spec as { strategy: Strategy }).strategy;
+    for (const r of each()) {
+      const s = strategy(r);
+      if (get(r.values, 'signaling.antiAffinity') === 'hard') expect(s.rollingUpdate?.maxSurge, r.name).toBe(0);
+      else expect(s.rollingUpdate, r.name).toEqual({ maxSurge: '25%', maxUnavailable: 0 });
+      expect(s.rollingUpdate?.maxUnavailable, r.name).not.toBe('100%');
+    }
+    const out = mustRun(['template', 'blockrtc', CHART, '--set', 'signaling.updateStrategy.type=RollingUpdate', '--set', 'signaling.updateStrategy.rollingUpdate.maxSurge=1', '--set', 'signaling.updateStrategy.rollingUpdate.maxUnavailable=1']);
+    expect(out).toMatch(/strategy:\n\s+rollingUpdate:\n\s+maxSurge: 1\n\s+maxUnavailable: 1\n\s+type: RollingUpdate/);
+  });
+
+  it('tells signaling how many proxy hops to trust instead of trusting the leftmost X-Forwarded-For', () => {
+    for (const r of each()) {
+      const c = (find(r, 'Deployment', '-signaling')?.spec?.template?.spec as PodSpec).containers[0] as Container;
+      expect(envOf(c, 'TRUST_PROXY'), r.name).toBeUndefined();
+      expect(envOf(c, 'TRUST_PROXY_HOPS')?.value, r.name).toBe(String(get(r.values, 'signaling.trustProxyHops')));
+      expect(loadConfig('signaling', containerEnv(c)).http.trustProxy.hops, r.name).toBe(get(r.values, 'signaling.trustProxyHops'));
+    }
+    expect((rendered.get('default') as Rendered).values.signaling).toMatchObject({ trustProxyHops: 1 });
   });
 
   it('rejects bad values at install time with a clear message', () => {

@@ -15,6 +15,9 @@ export const ERRORS = {
   AUTH_TOKEN_MISSING: { status: 401, message: 'A bearer token is required' },
   AUTH_TOKEN_EXPIRED: { status: 401, message: 'The token has expired; sign in again' },
   AUTH_TOKEN_INVALID: { status: 401, message: 'The token is not valid' },
+  AUTH_TOKEN_SUPERSEDED: { status: 401, message: 'The token was replaced by a newer one; use the newest token' },
+  AUTH_SESSION_ENDED: { status: 401, message: 'The session has ended (signed out or past its maximum age); sign in again', close: 4003 },
+  TOO_MANY_CONNECTIONS: { status: 429, message: 'Too many open connections for this account; close another device first' },
   ORIGIN_NOT_ALLOWED: { status: 403, message: 'This origin is not allowed' },
   DEV_WALLET_DISABLED: { status: 404, message: 'The development wallet is not enabled on this server' },
   // Requests
@@ -29,6 +32,7 @@ export const ERRORS = {
   FORBIDDEN: { status: 403, message: 'Not allowed' },
   SELF_MESSAGE: { status: 400, message: 'You cannot message yourself' },
   IDEMPOTENCY_CONFLICT: { status: 409, message: 'This client id was already used for a different message' },
+  UPLOAD_QUOTA_EXCEEDED: { status: 413, message: 'The upload would exceed your storage quota' },
   ATTACHMENT_INVALID: { status: 400, message: 'The attachment does not exist or does not belong to this conversation' },
   // Calls
   CALL_NOT_FOUND: { status: 404, message: 'No such call' },
@@ -89,5 +93,6 @@ export const CLOSE = {
   SERVICE_RESTART: 1012,
   TRY_AGAIN_LATER: 1013,
   TOKEN_EXPIRED: 4001,
+  SESSION_ENDED: 4003,
   SLOW_CONSUMER: 4008,
 } as const;

@@ -26,6 +26,7 @@ export const requestSchemas = {
   'contacts.add': presence.contactsAdd,
   'presence.query': presence.presenceQuery,
   'session.refresh': session.sessionRefresh,
+  'session.signOut': session.sessionSignOut,
   'call.start': call.callStart,
   'call.accept': call.callAccept,
   'call.reject': call.callReject,
@@ -61,6 +62,7 @@ export interface ResultMap {
   'contacts.add': { contact: presence.Contact };
   'presence.query': { presence: presence.PresenceState[] };
   'session.refresh': session.TokenEvent;
+  'session.signOut': Record<string, never>;
   'call.start': { callId: string; participants: call.CallParticipant[] };
   'call.accept': Record<string, never>;
   'call.reject': Record<string, never>;

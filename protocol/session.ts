@@ -21,3 +21,9 @@ export interface DrainingEvent {
   reason: string;
   reconnectInMs: number;
 }
+
+/** Ends this connection's session: every socket of it closes (4003), its tokens stop working. */
+export const sessionSignOut = z.strictObject({
+  type: z.literal('session.signOut'),
+  id: z.string().min(1).max(64),
+});

@@ -11,6 +11,9 @@ import type { SfuService } from '../sfu/service.ts';
 import { MemoryNonceStore } from './auth/nonces/memory.ts';
 import { RedisNonceStore } from './auth/nonces/redis.ts';
 import type { NonceStore } from './auth/nonces/store.ts';
+import { MemorySessionStore } from './auth/sessions/memory.ts';
+import { RedisSessionStore } from './auth/sessions/redis.ts';
+import type { SessionStore } from './auth/sessions/store.ts';
 import { MemoryPresenceStore } from './presence/memory.ts';
 import { RedisPresenceStore } from './presence/redis.ts';
 import type { PresenceStore } from './presence/store.ts';
@@ -24,6 +27,8 @@ export interface Backends {
   bus: Bus;
   presence: PresenceStore;
   nonces: NonceStore;
+  /** Signed-in sessions (revocation, token generations, absolute end). */
+  authSessions: SessionStore;
   limiter: RateLimiter;
   /** Where SFU nodes and call placements are kept. */
   registry: SfuRegistry;
@@ -41,6 +46,7 @@ export function createBackends(config: Config, log: Logger): Backends {
       bus: new MemoryBus(),
       presence: new MemoryPresenceStore(),
       nonces: new MemoryNonceStore(),
+      authSessions: new MemorySessionStore(),
       limiter: new MemoryRateLimiter(),
       registry: createSfuRegistry(config, null),
       redis: null,
@@ -57,6 +63,7 @@ export function createBackends(config: Config, log: Logger): Backends {
     bus,
     presence: new RedisPresenceStore(cmd, keys, config.nodeId, config.presence.staleMs),
     nonces: new RedisNonceStore(cmd, keys),
+    authSessions: new RedisSessionStore(cmd, keys, config.redis.keyPrefix),
     limiter: new RedisRateLimiter(cmd, keys),
     registry: createSfuRegistry(config, cmd),
     redis,

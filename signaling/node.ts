@@ -10,6 +10,7 @@ import { UserStore } from '../db/users.ts';
 import type { Logger } from '../infra/logger.ts';
 import type { SfuService } from '../sfu/service.ts';
 import { sessionHandlers } from './auth/handlers.ts';
+import { SessionService } from './auth/session-service.ts';
 import { TokenService } from './auth/tokens.ts';
 import { createBackends, createMediaClient, type Backends } from './backends.ts';
 import { callHandlers } from './call/handlers.ts';
@@ -25,6 +26,7 @@ import { installCors } from './http/cors.ts';
 import { frameworkErrors, installErrorHandler } from './http/errors.ts';
 import { healthRoutes } from './http/health.ts';
 import { mediaRoutes } from './http/media.ts';
+import { proxyTrust } from './http/origin.ts';
 import { webAppRoutes } from './http/webapp.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
 import { presenceHandlers } from './presence/handlers.ts';
@@ -68,6 +70,12 @@ export async function startSignaling({ config, database, log, extend, backends: 
   const events = new Events(backends.bus, log);
   const writer = new GroupCommitWriter(new MessageStore(database.writer), metrics);
   const sessions = new Sessions(backends.bus, metrics, log, config.ws.maxBufferedBytes);
+  const auth = new SessionService(
+    backends.authSessions,
+    tokens,
+    { maxAgeSec: config.auth.sessionMaxAgeSec, maxConnectionsPerUser: config.auth.maxConnectionsPerUser },
+    sessions,
+  );
   const chat = new ChatService({ config, messages, attachments, writer, events, limiter: backends.limiter, metrics });
   const presence = new PresenceService({ store: backends.presence, contacts, messages, users, events, log });
   const sfu = await createMediaClient(config, backends, localSfu);
@@ -75,11 +83,11 @@ export async function startSignaling({ config, database, log, extend, backends: 
   calls.start();
 
   let draining = false;
-  const handlers: Handlers = { ...chatHandlers(chat), ...presenceHandlers(presence), ...sessionHandlers(tokens), ...callHandlers(calls) };
+  const handlers: Handlers = { ...chatHandlers(chat), ...presenceHandlers(presence), ...sessionHandlers(auth), ...callHandlers(calls) };
   const dispatcher = new Dispatcher(handlers, config.limits.framesPerSec, metrics, log);
   const gateway = new Gateway(
     config,
-    tokens,
+    auth,
     backends.limiter,
     dispatcher,
     {
@@ -99,11 +107,12 @@ export async function startSignaling({ config, database, log, extend, backends: 
     log,
   );
 
-  const app = Fastify({ trustProxy: config.http.trustProxy, bodyLimit: 16 * 1024, frameworkErrors });
+  // The same trust function as clientIp(): request.ip and the limits' key always agree.
+  const app = Fastify({ trustProxy: proxyTrust(config.http.trustProxy), bodyLimit: 16 * 1024, frameworkErrors });
   installErrorHandler(app, log);
   installCors(app, config.http.allowedOrigins);
-  authRoutes(app, { config, nonces: backends.nonces, tokens, users, limiter: backends.limiter, metrics });
-  mediaRoutes(app, { config, tokens, attachments, limiter: backends.limiter, metrics });
+  authRoutes(app, { config, nonces: backends.nonces, sessions: auth, users, limiter: backends.limiter, metrics });
+  mediaRoutes(app, { config, sessions: auth, attachments, limiter: backends.limiter, metrics });
   healthRoutes(app, { draining: () => draining, checks: { database: () => database.ping(), ...(backends.kind === 'redis' ? { redis: () => backends.ping() } : {}) } });
   webAppRoutes(app, config);
   if (extend) await extend(app);
@@ -112,7 +121,7 @@ export async function startSignaling({ config, database, log, extend, backends: 
   await app.listen({ host: config.http.host, port: config.http.port });
   const { port } = app.server.address() as AddressInfo;
   const url = `http://${config.http.host.includes(':') ? `[${config.http.host}]` : config.http.host}:${port}`;
-  const housekeeping = await startHousekeeping({ config, sessions, tokens, presenceStore: backends.presence, presence, log });
+  const housekeeping = await startHousekeeping({ config, sessions, auth, attachments, presenceStore: backends.presence, presence, log });
   log.info({ url, backends: backends.kind, database: database.kind }, 'signaling node listening');
 
   let closed = false;

@@ -118,6 +118,7 @@ describe('bad input is a 4xx, never INTERNAL', () => {
       'contacts.add': { address: peer },
       'presence.query': { addresses: [peer] },
       'session.refresh': {},
+      'session.signOut': {},
       'call.start': { to: [peer], kind: 'audio' },
       'call.accept': { callId },
       'call.reject': { callId },

@@ -20,11 +20,19 @@ export class FakeSocket {
   readonly sent: string[] = [];
   readonly closes: { code: number; reason: string; at: number }[] = [];
   bufferedAmount = 0;
+  /** The peer answers a close at once (a real client would within the grace period). */
+  readyState = 1;
+  paused = false;
   send(frame: string): void {
     this.sent.push(frame);
   }
   close(code: number, reason: string): void {
     this.closes.push({ code, reason, at: Date.now() });
+    this.readyState = 3;
+  }
+  /** Stops reading (a connection closed for abuse). */
+  pause(): void {
+    this.paused = true;
   }
   terminate(): void {
     this.closes.push({ code: 1006, reason: 'terminated', at: Date.now() });

@@ -16,8 +16,8 @@ export interface ChatPair {
 }
 
 export type Command =
-  /** Creates users (random checksummed addresses unless given) and mints their tokens. */
-  | { cmd: 'prepare'; id: number; count: number; addresses?: string[]; jwtSecret: string; ttlSec: number }
+  /** Creates users (random checksummed addresses unless given), a session each in the nodes' Redis, and mints their tokens. */
+  | { cmd: 'prepare'; id: number; count: number; addresses?: string[]; jwtSecret: string; ttlSec: number; redisUrl: string; redisPrefix: string }
   /** Connects the prepared users; resolves when every one got `session.hello` or failed. */
   | {
       cmd: 'connect';

@@ -7,6 +7,9 @@ import { randomBytes } from 'node:crypto';
 import { getAddress } from 'ethers';
 import WebSocket from 'ws';
 import { BEARER_PROTOCOL_PREFIX, SUBPROTOCOL } from '../../protocol/common.ts';
+import { Redis } from 'ioredis';
+import { redisKeys } from '../../infra/redis/connect.ts';
+import { RedisSessionStore } from '../../signaling/auth/sessions/redis.ts';
 import { TokenService } from '../../signaling/auth/tokens.ts';
 import type { Command, CommandName, ConnectResult, Reply, ResultMap, Target } from './ipc.ts';
 import { addChatClient, chat, collect, forgetChatClients, receivedSoFar, type Client } from './loadgen-chat.ts';
@@ -44,14 +47,24 @@ function onError(this: WebSocket): void {
 
 // ---- commands ---------------------------------------------------------------------------
 
-function prepare(c: Extract<Command, { cmd: 'prepare' }>): ResultMap['prepare'] {
+async function prepare(c: Extract<Command, { cmd: 'prepare' }>): Promise<ResultMap['prepare']> {
   const t0 = nowMs();
   const addresses = c.addresses ?? Array.from({ length: c.count }, () => getAddress(`0x${randomBytes(20).toString('hex')}`));
-  // Tokens are minted here, off the clock, by the server's own token service with the
-  // secret the nodes under test were given: the connect run measures the server's JWT
-  // check, not this process's signing.
+  // Sessions and tokens are made here, off the clock, by the server's own session store and
+  // token service with the Redis and secret the nodes under test were given: the connect
+  // run measures the server's token and session check, not this process's signing.
   const tokens = new TokenService(c.jwtSecret, c.ttlSec);
-  users = addresses.map((address) => ({ address, token: tokens.issue(address).token }));
+  const redis = new Redis(c.redisUrl, { maxRetriesPerRequest: 2 });
+  try {
+    const store = new RedisSessionStore(redis, redisKeys(c.redisPrefix), c.redisPrefix);
+    users = [];
+    for (let i = 0; i < addresses.length; i += 1000) {
+      const recs = await Promise.all(addresses.slice(i, i + 1000).map((a) => store.create(a, 86_400)));
+      for (const r of recs) users.push({ address: r.address, token: tokens.issue({ address: r.address, sid: r.id, gen: r.gen, sessionExpiresAt: r.expiresAt }).token });
+    }
+  } finally {
+    redis.disconnect();
+  }
   return { addresses, ms: Math.round(nowMs() - t0) };
 }
 

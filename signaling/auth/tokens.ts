@@ -8,6 +8,19 @@ const ISSUER = 'blockrtc';
 export interface TokenClaims {
   address: string;
   expiresAt: number;
+  /** The server-side session the token belongs to. */
+  sid: string;
+  /** The session's token generation when it was issued. */
+  gen: number;
+}
+
+/** What a token is issued for: a session at one generation, ending at `expiresAt` at the latest. */
+export interface TokenSubject {
+  address: string;
+  sid: string;
+  gen: number;
+  /** The session's absolute end (ms): the token never outlives it. */
+  sessionExpiresAt: number;
 }
 
 /** Short-lived HS256 session tokens; subject = checksummed wallet address. */
@@ -22,10 +35,11 @@ export class TokenService {
     this.key = createSecretKey(Buffer.from(secret, 'utf8'));
   }
 
-  issue(address: string): { token: string; expiresAt: number } {
+  issue(s: TokenSubject): { token: string; expiresAt: number } {
     const now = Math.floor(Date.now() / 1000);
-    const token = jwt.sign({ iat: now }, this.key, { algorithm: 'HS256', subject: address, issuer: ISSUER, expiresIn: this.ttlSec });
-    return { token, expiresAt: (now + this.ttlSec) * 1000 };
+    const exp = Math.min(now + this.ttlSec, Math.floor(s.sessionExpiresAt / 1000));
+    const token = jwt.sign({ iat: now, exp, sid: s.sid, gen: s.gen }, this.key, { algorithm: 'HS256', subject: s.address, issuer: ISSUER });
+    return { token, expiresAt: exp * 1000 };
   }
 
   verify(token: string): TokenClaims {
@@ -36,7 +50,13 @@ export class TokenService {
       if (err instanceof jwt.TokenExpiredError) throw new BlockRtcError('AUTH_TOKEN_EXPIRED');
       throw new BlockRtcError('AUTH_TOKEN_INVALID');
     }
-    if (typeof payload === 'string' || typeof payload.sub !== 'string' || typeof payload.exp !== 'number') {
+    if (
+      typeof payload === 'string' ||
+      typeof payload.sub !== 'string' ||
+      typeof payload.exp !== 'number' ||
+      typeof payload.sid !== 'string' ||
+      !Number.isSafeInteger(payload.gen)
+    ) {
       throw new BlockRtcError('AUTH_TOKEN_INVALID');
     }
     let address: string;
@@ -46,6 +66,6 @@ export class TokenService {
       throw new BlockRtcError('AUTH_TOKEN_INVALID');
     }
     if (address !== payload.sub) throw new BlockRtcError('AUTH_TOKEN_INVALID');
-    return { address, expiresAt: payload.exp * 1000 };
+    return { address, expiresAt: payload.exp * 1000, sid: payload.sid, gen: payload.gen as number };
   }
 }

@@ -5,34 +5,39 @@ import { verifyRequest, type NonceResponse, type TokenResponse } from '../../pro
 import { BlockRtcError } from '../../protocol/errors.ts';
 import type { NonceStore } from '../auth/nonces/store.ts';
 import { newNonce, verifySiwe } from '../auth/siwe.ts';
-import type { TokenService } from '../auth/tokens.ts';
+import type { SessionService } from '../auth/session-service.ts';
+import type { TokenClaims } from '../auth/tokens.ts';
 import type { Metrics } from '../metrics.ts';
 import { enforceLimit } from '../ratelimit/enforce.ts';
 import type { RateLimiter } from '../ratelimit/limiter.ts';
-import { clientIp } from './origin.ts';
+import { clientIp, limitKey } from './origin.ts';
 import { parseBody } from './errors.ts';
 
 export interface AuthDeps {
   config: Config;
   nonces: NonceStore;
-  tokens: TokenService;
+  sessions: SessionService;
   users: UserStore;
   limiter: RateLimiter;
   metrics: Metrics;
 }
 
-/** Bearer token of an HTTP request, verified. */
-export function authenticate(req: FastifyRequest, tokens: TokenService): string {
+function bearer(req: FastifyRequest): string {
   const auth = req.headers.authorization;
   if (!auth?.startsWith('Bearer ')) throw new BlockRtcError('AUTH_TOKEN_MISSING');
-  return tokens.verify(auth.slice(7)).address;
+  return auth.slice(7);
+}
+
+/** Bearer token of an HTTP request, verified, of a live session and its current generation. */
+export async function authenticate(req: FastifyRequest, sessions: SessionService): Promise<TokenClaims> {
+  return sessions.check(bearer(req));
 }
 
 export function authRoutes(app: FastifyInstance, deps: AuthDeps): void {
-  const { config, nonces, tokens, users, limiter, metrics } = deps;
+  const { config, nonces, sessions, users, limiter, metrics } = deps;
 
   const limit = async (req: FastifyRequest) => {
-    const id = clientIp(req.raw, config.http.trustProxy);
+    const id = limitKey(clientIp(req.raw, config.http.trustProxy));
     await enforceLimit(limiter, metrics, { name: 'auth', metric: 'auth', id, rule: config.limits.auth, message: 'Too many sign-in attempts from this address' });
   };
 
@@ -63,11 +68,21 @@ export function authRoutes(app: FastifyInstance, deps: AuthDeps): void {
       // Consumed only after the signature checks out, atomically: a replay finds it gone.
       if (!(await nonces.consume(nonce))) throw new BlockRtcError('AUTH_NONCE_INVALID');
       await users.signedIn(address);
-      const { token, expiresAt } = tokens.issue(address);
+      const { token, expiresAt } = await sessions.signIn(address);
       return { token, address, expiresAt: new Date(expiresAt).toISOString() };
     } catch (err) {
       if (err instanceof BlockRtcError) metrics.authFailures.inc({ code: err.code });
       throw err;
     }
+  });
+
+  /**
+   * Ends the session of the bearer token (any unexpired token of it, even one a refresh
+   * replaced): its tokens stop working and its sockets close on every node.
+   */
+  app.post('/auth/signout', async (req, reply) => {
+    await limit(req);
+    await sessions.signOutWithToken(bearer(req));
+    return reply.status(204).send();
   });
 }

@@ -4,6 +4,8 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import WebSocket from 'ws';
 import { loadConfig } from '../../config/config.ts';
 import { captureLog } from '../../testkit/fakes.ts';
+import { SessionService } from '../auth/session-service.ts';
+import { MemorySessionStore } from '../auth/sessions/memory.ts';
 import { TokenService } from '../auth/tokens.ts';
 import { createMetrics } from '../metrics.ts';
 import { MemoryRateLimiter } from '../ratelimit/memory.ts';
@@ -20,6 +22,8 @@ interface Started {
   url: string;
   gateway: Gateway;
   tokens: TokenService;
+  /** A signed-in session's first token, as POST /auth/verify hands it out. */
+  issue(address: string): Promise<{ token: string; expiresAt: number }>;
   hooks: { opened: ReturnType<typeof vi.fn>; closed: ReturnType<typeof vi.fn> };
   conns: Connection[];
   cap: ReturnType<typeof captureLog>;
@@ -47,19 +51,20 @@ async function start(opts: { connectLimit?: string; opened?: GatewayHooks['opene
   const metrics = createMetrics();
   const cap = captureLog();
   const conns: Connection[] = [];
+  const sessions = new SessionService(new MemorySessionStore(), tokens, { maxAgeSec: 3600, maxConnectionsPerUser: 100 }, { forEach: (fn) => conns.forEach(fn), local: () => undefined });
   const handlers = { 'session.refresh': async () => ({ token: 'fresh', expiresAt: 'later' }) } as unknown as Handlers;
   const dispatcher = new Dispatcher(handlers, 50, metrics, cap.log);
   const hooks = {
     opened: vi.fn(opts.opened ?? (async (c: Connection) => void conns.push(c))),
     closed: vi.fn(async (_c: Connection) => undefined),
   };
-  const gateway = new Gateway(config, tokens, opts.limiter ?? new MemoryRateLimiter(), dispatcher, hooks, metrics, cap.log);
+  const gateway = new Gateway(config, sessions, opts.limiter ?? new MemoryRateLimiter(), dispatcher, hooks, metrics, cap.log);
   const server = createServer((_req, res) => res.writeHead(426).end());
   server.on('upgrade', (req: IncomingMessage, socket, head) => gateway.handleUpgrade(req, socket, head));
   servers.push(server);
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const { port } = server.address() as AddressInfo;
-  return { url: `ws://127.0.0.1:${port}`, gateway, tokens, hooks, conns, cap, metrics };
+  return { url: `ws://127.0.0.1:${port}`, gateway, tokens, issue: (a) => sessions.signIn(a), hooks, conns, cap, metrics };
 }
 
 type Outcome =
@@ -103,7 +108,7 @@ const waitFor = async (cond: () => boolean, ms = 5000) => {
 describe('Gateway: refusals before the upgrade', () => {
   it('404 NOT_FOUND for another path', async () => {
     const s = await start();
-    const r = await connect(`${s.url}/other`, bearer(s.tokens.issue(ALICE).token));
+    const r = await connect(`${s.url}/other`, bearer((await s.issue(ALICE)).token));
     expect(r).toMatchObject({ kind: 'refused', status: 404, code: 'NOT_FOUND', body: { error: { code: 'NOT_FOUND' } } });
     expect(s.hooks.opened).not.toHaveBeenCalled();
   });
@@ -111,20 +116,20 @@ describe('Gateway: refusals before the upgrade', () => {
   it('503 DRAINING while the node drains', async () => {
     const s = await start();
     s.gateway.draining = true;
-    const r = await connect(`${s.url}/ws`, bearer(s.tokens.issue(ALICE).token));
+    const r = await connect(`${s.url}/ws`, bearer((await s.issue(ALICE)).token));
     expect(r).toMatchObject({ kind: 'refused', status: 503, code: 'DRAINING', body: { error: { code: 'DRAINING' } } });
   });
 
   it('403 ORIGIN_NOT_ALLOWED for an origin not in the list', async () => {
     const s = await start();
-    const r = await connect(`${s.url}/ws`, bearer(s.tokens.issue(ALICE).token), {}, 'http://evil.example');
+    const r = await connect(`${s.url}/ws`, bearer((await s.issue(ALICE)).token), {}, 'http://evil.example');
     expect(r).toMatchObject({ kind: 'refused', status: 403, code: 'ORIGIN_NOT_ALLOWED' });
     expect(s.hooks.opened).not.toHaveBeenCalled();
   });
 
   it('400 BAD_REQUEST for a protocol version this server does not speak', async () => {
     const s = await start();
-    const r = await connect(`${s.url}/ws`, ['blockrtc.v2', `bearer.${s.tokens.issue(ALICE).token}`]);
+    const r = await connect(`${s.url}/ws`, ['blockrtc.v2', `bearer.${(await s.issue(ALICE)).token}`]);
     expect(r).toMatchObject({ kind: 'refused', status: 400, code: 'BAD_REQUEST' });
     if (r.kind === 'refused') expect(r.body.error.message).toContain('blockrtc.v2');
   });
@@ -138,7 +143,7 @@ describe('Gateway: refusals before the upgrade', () => {
 
   it('401 AUTH_TOKEN_INVALID for a token signed with another secret or mangled', async () => {
     const s = await start();
-    const other = new TokenService('another-secret-0123456789abcdefghijkl', 60).issue(ALICE).token;
+    const other = new TokenService('another-secret-0123456789abcdefghijkl', 60).issue({ address: ALICE, sid: 's1', gen: 0, sessionExpiresAt: Date.now() + 3_600_000 }).token;
     expect(await connect(`${s.url}/ws`, bearer(other))).toMatchObject({ kind: 'refused', status: 401, code: 'AUTH_TOKEN_INVALID' });
     expect(await connect(`${s.url}/ws`, bearer('not.a.jwt'))).toMatchObject({ kind: 'refused', status: 401, code: 'AUTH_TOKEN_INVALID' });
     expect(await connect(`${s.url}/ws`, ['blockrtc.v1'], { authorization: 'Bearer garbage' })).toMatchObject({ kind: 'refused', status: 401, code: 'AUTH_TOKEN_INVALID' });
@@ -148,7 +153,7 @@ describe('Gateway: refusals before the upgrade', () => {
     const s = await start();
     vi.useFakeTimers({ toFake: ['Date'] });
     vi.setSystemTime(Date.now() - 3_600_000);
-    const old = s.tokens.issue(ALICE).token;
+    const old = (await s.issue(ALICE)).token;
     vi.useRealTimers();
     const r = await connect(`${s.url}/ws`, bearer(old));
     expect(r).toMatchObject({ kind: 'refused', status: 401, code: 'AUTH_TOKEN_EXPIRED' });
@@ -158,7 +163,7 @@ describe('Gateway: refusals before the upgrade', () => {
     const s = await start({ connectLimit: '2/60' });
     expect(await connect(`${s.url}/ws`, bearer('bad'))).toMatchObject({ code: 'AUTH_TOKEN_INVALID' });
     expect(await connect(`${s.url}/ws`, bearer('bad'))).toMatchObject({ code: 'AUTH_TOKEN_INVALID' });
-    const r = await connect(`${s.url}/ws`, bearer(s.tokens.issue(ALICE).token));
+    const r = await connect(`${s.url}/ws`, bearer((await s.issue(ALICE)).token));
     expect(r).toMatchObject({ kind: 'refused', status: 429, code: 'RATE_LIMITED', body: { error: { code: 'RATE_LIMITED' } } });
     if (r.kind === 'refused') expect(Number(r.retryAfter)).toBeGreaterThanOrEqual(59);
     expect((await s.metrics.rateLimited.get()).values).toEqual([expect.objectContaining({ labels: { limit: 'connect' }, value: 1 })]);
@@ -166,7 +171,7 @@ describe('Gateway: refusals before the upgrade', () => {
 
   it('500 INTERNAL (logged) when the rate limiter itself fails', async () => {
     const s = await start({ limiter: { hit: async () => Promise.reject(new Error('redis down')) } });
-    const r = await connect(`${s.url}/ws`, bearer(s.tokens.issue(ALICE).token));
+    const r = await connect(`${s.url}/ws`, bearer((await s.issue(ALICE)).token));
     expect(r).toMatchObject({ kind: 'refused', status: 500, code: 'INTERNAL' });
     expect(s.cap.at('error')).toEqual([expect.objectContaining({ msg: 'upgrade failed' })]);
     expect(s.hooks.opened).not.toHaveBeenCalled();
@@ -176,7 +181,7 @@ describe('Gateway: refusals before the upgrade', () => {
 describe('Gateway: accepted connections', () => {
   it('opens with the token as a subprotocol, calls opened and sends session.hello', async () => {
     const s = await start();
-    const { token, expiresAt } = s.tokens.issue(ALICE);
+    const { token, expiresAt } = await s.issue(ALICE);
     const r = await connect(`${s.url}/ws`, bearer(token));
     expect(r.kind).toBe('open');
     if (r.kind !== 'open') return;
@@ -203,20 +208,20 @@ describe('Gateway: accepted connections', () => {
 
   it('accepts an Authorization header and an Origin-less client', async () => {
     const s = await start();
-    const r = await connect(`${s.url}/ws`, ['blockrtc.v1'], { authorization: `Bearer ${s.tokens.issue(ALICE).token}` }, undefined);
+    const r = await connect(`${s.url}/ws`, ['blockrtc.v1'], { authorization: `Bearer ${(await s.issue(ALICE)).token}` }, undefined);
     expect(r).toMatchObject({ kind: 'open', firstFrame: { ev: 'session.hello' } });
   });
 
   it('gives each connection its own id', async () => {
     const s = await start();
-    await connect(`${s.url}/ws`, bearer(s.tokens.issue(ALICE).token));
-    await connect(`${s.url}/ws`, bearer(s.tokens.issue(ALICE).token));
+    await connect(`${s.url}/ws`, bearer((await s.issue(ALICE)).token));
+    await connect(`${s.url}/ws`, bearer((await s.issue(ALICE)).token));
     expect(new Set(s.conns.map((c) => c.id)).size).toBe(2);
   });
 
   it('hands frames to the dispatcher and answers on the socket', async () => {
     const s = await start();
-    const r = await connect(`${s.url}/ws`, bearer(s.tokens.issue(ALICE).token));
+    const r = await connect(`${s.url}/ws`, bearer((await s.issue(ALICE)).token));
     if (r.kind !== 'open') throw new Error('not open');
     const reply = new Promise((res) => r.ws.once('message', (d) => res(JSON.parse(String(d)))));
     r.ws.send(JSON.stringify({ id: 'q1', type: 'session.refresh' }));
@@ -228,7 +233,7 @@ describe('Gateway: accepted connections', () => {
 
   it('closes with 1009 on a frame over WS_MAX_PAYLOAD_BYTES and calls closed', async () => {
     const s = await start();
-    const r = await connect(`${s.url}/ws`, bearer(s.tokens.issue(ALICE).token));
+    const r = await connect(`${s.url}/ws`, bearer((await s.issue(ALICE)).token));
     if (r.kind !== 'open') throw new Error('not open');
     const closed = closeOf(r.ws);
     r.ws.send('x'.repeat(5000));
@@ -238,7 +243,7 @@ describe('Gateway: accepted connections', () => {
 
   it('answers UNAVAILABLE and closes with 1011 when opened fails', async () => {
     const s = await start({ opened: async () => Promise.reject(new Error('redis subscribe failed')) });
-    const r = await connect(`${s.url}/ws`, bearer(s.tokens.issue(ALICE).token));
+    const r = await connect(`${s.url}/ws`, bearer((await s.issue(ALICE)).token));
     if (r.kind !== 'open') throw new Error('not open');
     const closed = closeOf(r.ws);
     expect(r.firstFrame).toEqual({ re: null, ok: false, error: { code: 'UNAVAILABLE', message: expect.any(String) } });
@@ -248,7 +253,7 @@ describe('Gateway: accepted connections', () => {
 
   it('calls closed exactly once when the client goes away', async () => {
     const s = await start();
-    const r = await connect(`${s.url}/ws`, bearer(s.tokens.issue(ALICE).token));
+    const r = await connect(`${s.url}/ws`, bearer((await s.issue(ALICE)).token));
     if (r.kind !== 'open') throw new Error('not open');
     r.ws.close(1000, 'bye');
     await waitFor(() => s.hooks.closed.mock.calls.length > 0);
@@ -260,7 +265,7 @@ describe('Gateway: accepted connections', () => {
 
   it('calls closed exactly once when the server closes the connection', async () => {
     const s = await start();
-    const r = await connect(`${s.url}/ws`, bearer(s.tokens.issue(ALICE).token));
+    const r = await connect(`${s.url}/ws`, bearer((await s.issue(ALICE)).token));
     if (r.kind !== 'open') throw new Error('not open');
     const closed = closeOf(r.ws);
     s.conns[0]!.close(4008, 'slow consumer');
@@ -273,12 +278,12 @@ describe('Gateway: accepted connections', () => {
   it('logs a failing closed hook as a warning and carries on', async () => {
     const s = await start();
     s.hooks.closed.mockRejectedValueOnce(new Error('presence store down'));
-    const r = await connect(`${s.url}/ws`, bearer(s.tokens.issue(ALICE).token));
+    const r = await connect(`${s.url}/ws`, bearer((await s.issue(ALICE)).token));
     if (r.kind !== 'open') throw new Error('not open');
     r.ws.terminate();
     await waitFor(() => s.cap.at('warn').length > 0);
     expect(s.cap.at('warn')[0]).toMatchObject({ msg: 'disconnect bookkeeping failed', user: ALICE });
     // The gateway still accepts connections.
-    expect(await connect(`${s.url}/ws`, bearer(s.tokens.issue(ALICE).token))).toMatchObject({ kind: 'open' });
+    expect(await connect(`${s.url}/ws`, bearer((await s.issue(ALICE)).token))).toMatchObject({ kind: 'open' });
   });
 });

@@ -5,12 +5,12 @@ import type { Config } from '../../config/config.ts';
 import { BEARER_PROTOCOL_PREFIX, PROTOCOL_VERSION, SUBPROTOCOL } from '../../protocol/common.ts';
 import { BlockRtcError, CLOSE, ERRORS } from '../../protocol/errors.ts';
 import type { HelloEvent } from '../../protocol/index.ts';
-import type { TokenClaims, TokenService } from '../auth/tokens.ts';
+import type { SessionClaims, SessionService } from '../auth/session-service.ts';
 import type { Logger } from '../../infra/logger.ts';
 import type { Metrics } from '../metrics.ts';
 import { enforceLimit } from '../ratelimit/enforce.ts';
 import type { RateLimiter } from '../ratelimit/limiter.ts';
-import { clientIp, originAllowed } from '../http/origin.ts';
+import { clientIp, limitKey, originAllowed } from '../http/origin.ts';
 import { Connection } from './connection.ts';
 import type { Dispatcher } from './dispatch.ts';
 
@@ -24,8 +24,9 @@ export interface GatewayHooks {
 }
 
 /**
- * Accepts WebSocket upgrades only after the origin, the per-IP connect limit and the
- * session token check out — before any socket state is allocated.
+ * Accepts WebSocket upgrades only after the origin, the per-IP connect limit, the token
+ * and its server-side session, and the per-user connection cap check out — before any
+ * socket state is allocated.
  */
 export class Gateway {
   private readonly wss: WebSocketServer;
@@ -34,7 +35,7 @@ export class Gateway {
 
   constructor(
     private readonly config: Config,
-    private readonly tokens: TokenService,
+    private readonly sessions: SessionService,
     private readonly limiter: RateLimiter,
     private readonly dispatcher: Dispatcher,
     private readonly hooks: GatewayHooks,
@@ -69,7 +70,7 @@ export class Gateway {
     );
   }
 
-  private async authorize(req: IncomingMessage): Promise<TokenClaims> {
+  private async authorize(req: IncomingMessage): Promise<SessionClaims> {
     const url = new URL(req.url ?? '/', 'http://x');
     if (url.pathname !== WS_PATH) throw new BlockRtcError('NOT_FOUND');
     if (this.draining) throw new BlockRtcError('DRAINING');
@@ -86,13 +87,16 @@ export class Gateway {
     if (!token) throw new BlockRtcError('AUTH_TOKEN_MISSING', 'Send the token as the `bearer.<token>` subprotocol or an Authorization header');
 
     const ip = clientIp(req, this.config.http.trustProxy);
-    await enforceLimit(this.limiter, this.metrics, { name: 'conn', metric: 'connect', id: ip, rule: this.config.limits.connect, message: 'Too many connections from this address' });
-    return this.tokens.verify(token);
+    await enforceLimit(this.limiter, this.metrics, { name: 'conn', metric: 'connect', id: limitKey(ip), rule: this.config.limits.connect, message: 'Too many connections from this address' });
+    const claims = await this.sessions.check(token);
+    await this.sessions.admit(claims.address);
+    return claims;
   }
 
-  private open(ws: Tagged, claims: TokenClaims, ip: string): void {
+  private open(ws: Tagged, claims: SessionClaims, ip: string): void {
     const conn = new Connection(`${this.config.nodeId}.${(++this.seq).toString(36)}`, claims.address, ws, claims.expiresAt, ip);
     ws[CONN] = conn;
+    this.sessions.bind(conn, claims);
     ws.on('message', onMessage);
     ws.on('pong', onPong);
     ws.on('close', onClose);

@@ -33,7 +33,7 @@ export async function startLoadgens(ctx: BenchContext, count: number): Promise<L
  */
 export async function prepareUsers(ctx: BenchContext, lgs: Loadgen[], counts: number[], addresses?: string[][]): Promise<void> {
   await Promise.all(
-    lgs.map((lg, i) => lg.call({ cmd: 'prepare', count: counts[i]!, jwtSecret: ctx.jwtSecret, ttlSec: ctx.P.tokenTtlSec, ...(addresses ? { addresses: addresses[i]! } : {}) })),
+    lgs.map((lg, i) => lg.call({ cmd: 'prepare', count: counts[i]!, jwtSecret: ctx.jwtSecret, ttlSec: ctx.P.tokenTtlSec, redisUrl: ctx.env.REDIS_URL!, redisPrefix: ctx.env.REDIS_KEY_PREFIX!, ...(addresses ? { addresses: addresses[i]! } : {}) })),
   );
 }
 

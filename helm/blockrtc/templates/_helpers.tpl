@@ -100,11 +100,17 @@ key: {{ if .Values.redis.existingSecret }}{{ .Values.redis.existingSecretKey }}{
 {{- if and (eq $v.turn.externalIp.source "value") (not $v.turn.externalIp.value) -}}
 {{- fail "turn.externalIp.source=value needs turn.externalIp.value" -}}
 {{- end -}}
+{{- if and (or $v.redis.password.existingSecret $v.redis.tls) (not $v.redis.clusterNodes) -}}
+{{- fail "redis.password / redis.tls apply to redis.clusterNodes; a single Redis takes them in its URL (rediss://:password@host:6379)" -}}
+{{- end -}}
 {{- if and $v.turn.tls.enabled (not $v.turn.tls.secretName) -}}
 {{- fail "turn.tls.enabled needs turn.tls.secretName (a kubernetes.io/tls Secret)" -}}
 {{- end -}}
 {{- if and $v.ingress.enabled $v.ingress.tls.enabled (not $v.ingress.tls.secretName) -}}
 {{- fail "ingress.tls.enabled needs ingress.tls.secretName" -}}
+{{- end -}}
+{{- if and $v.turn.enabled $v.turn.tls.enabled (eq (int $v.turn.tls.port) (int $v.turn.port)) -}}
+{{- fail "turn.tls.port must differ from turn.port" -}}
 {{- end -}}
 {{- if and $v.turn.enabled $v.sfu.enabled $v.sfu.hostNetwork -}}
 {{- $sfuMax := add (int $v.sfu.portBase) (int $v.sfu.workers) -}}
@@ -121,6 +127,9 @@ key: {{ if .Values.redis.existingSecret }}{{ .Values.redis.existingSecretKey }}{
 {{- else -}}
 {{- $host := (urlParse .Values.publicOrigin).hostname -}}
 {{- printf "turn:%s:%d?transport=udp,turn:%s:%d?transport=tcp" $host (int .Values.turn.port) $host (int .Values.turn.port) -}}
+{{- if .Values.turn.tls.enabled -}}
+{{- printf ",turns:%s:%d?transport=tcp" $host (int .Values.turn.tls.port) -}}
+{{- end -}}
 {{- end -}}
 {{- end -}}
 
@@ -143,6 +152,17 @@ key: {{ if .Values.redis.existingSecret }}{{ .Values.redis.existingSecretKey }}{
 {{- if .Values.redis.clusterNodes -}}
 - name: REDIS_CLUSTER_NODES
   value: {{ join "," .Values.redis.clusterNodes | quote }}
+{{- with .Values.redis.password.existingSecret }}
+- name: REDIS_PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ . }}
+      key: {{ $.Values.redis.password.key }}
+{{- end }}
+{{- if .Values.redis.tls }}
+- name: REDIS_TLS
+  value: "true"
+{{- end }}
 {{- else -}}
 - name: REDIS_URL
   valueFrom:

@@ -1,0 +1,2 @@
+CREATE INDEX "attachments_created" ON "attachments" USING btree ("created_at");--> statement-breakpoint
+CREATE INDEX "messages_attachment" ON "messages" USING btree ("attachment_id") WHERE attachment_id is not null;
