@@ -29,6 +29,7 @@ export const ERRORS = {
   FORBIDDEN: { status: 403, message: 'Not allowed' },
   SELF_MESSAGE: { status: 400, message: 'You cannot message yourself' },
   IDEMPOTENCY_CONFLICT: { status: 409, message: 'This client id was already used for a different message' },
+  MESSAGE_REJECTED: { status: 422, message: 'The database refused this message; sending it again will not help' },
   ATTACHMENT_INVALID: { status: 400, message: 'The attachment does not exist or does not belong to this conversation' },
   // Calls
   CALL_NOT_FOUND: { status: 404, message: 'No such call' },
@@ -55,7 +56,7 @@ export interface ErrorBody {
   message: string;
   /** Field-level problems for INVALID_FIELDS. */
   details?: { path: string; message: string }[];
-  /** For RATE_LIMITED: when to try again. */
+  /** For RATE_LIMITED and UNAVAILABLE: when to try again. */
   retryAfterMs?: number;
 }
 

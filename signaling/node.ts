@@ -66,7 +66,7 @@ export async function startSignaling({ config, database, log, extend, backends: 
   const attachments = new AttachmentStore(db);
   const tokens = new TokenService(config.auth.jwtSecret, config.auth.tokenTtlSec);
   const events = new Events(backends.bus, log);
-  const writer = new GroupCommitWriter(new MessageStore(database.writer), metrics);
+  const writer = new GroupCommitWriter(new MessageStore(database.writer), metrics, 500, 2, log);
   const sessions = new Sessions(backends.bus, metrics, log, config.ws.maxBufferedBytes);
   const chat = new ChatService({ config, messages, attachments, writer, events, limiter: backends.limiter, metrics });
   const presence = new PresenceService({ store: backends.presence, contacts, messages, users, events, log });
