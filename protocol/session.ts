@@ -21,3 +21,11 @@ export interface DrainingEvent {
   reason: string;
   reconnectInMs: number;
 }
+/**
+ * Events for this connection may have been lost (the node's bus connection dropped, or a
+ * publish to this user failed): run `chat.sync` from the stored cursor. The connection
+ * stays open.
+ */
+export interface ResyncEvent {
+  reason: 'bus-reconnected' | 'publish-failed';
+}

@@ -135,6 +135,7 @@ export async function startSignaling({ config, database, log, extend, backends: 
       closed = true;
       housekeeping.stop();
       calls.stop();
+      events.stop();
       for (const c of sessions.all()) c.ws.terminate();
       await writer.flushed();
       await app.close();
