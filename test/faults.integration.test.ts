@@ -19,7 +19,7 @@ import { startPrivatePostgres, startPrivateRedis, type PrivatePostgres, type Pri
  */
 
 const PAIRS = 8;
-const SEND_EVERY_MS = 150;
+const SEND_EVERY_MS = 200;
 const MARKER = 'faultmsg-';
 const RECOVERY_LIMIT_MS = 3000;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -55,7 +55,7 @@ describe('fault injection', () => {
   };
 
   beforeAll(async () => {
-    pg = startPrivatePostgres(await freePort());
+    pg = await startPrivatePostgres(await freePort());
     redis = await startPrivateRedis(await freePort());
     const database = await openDatabase({ url: pg.url, dataDir: '', poolSize: 1 });
     await database.migrate();
@@ -98,9 +98,9 @@ describe('fault injection', () => {
 
     // PostgreSQL: crash (immediate stop), down ~1 s, start with crash recovery.
     start = Date.now();
-    pg.crash();
+    await pg.crash();
     await sleep(1000);
-    pg.start();
+    await pg.start();
     faults.push({ name: 'postgres-crash-restart', start, end: Date.now() });
     await sleep(between);
 
@@ -171,7 +171,9 @@ describe('fault injection', () => {
           const firstLive = [...p.received.values()].find((r) => r.at >= f.end && r.live)?.at;
           const reconnect = p.connectedAt.find((t) => t >= f.start);
           const close = p.closes.find((c) => c.at >= f.start);
-          console.log(f.name, p.address.slice(0, 8), 'close', close ? `${close.code}@${rel(close.at)}` : '-', 'reconnect', rel(reconnect), 'firstAck', rel(firstAck ?? undefined), 'firstLive', rel(firstLive));
+          const tos = p.timeouts.filter((t) => t.at >= f.start && t.at < f.end + 10_000).map((t) => `${t.type}@${rel(t.at)}`).join(',');
+          const retries = p.retries.filter((t) => t.at >= f.start && t.at < f.end + 10_000).map((t) => `${t.code}@${rel(t.at)}`).join(',');
+          console.log(f.name, p.address.slice(0, 8), 'timeouts', tos, 'retries', retries, 'close', close ? `${close.code}@${rel(close.at)}` : '-', 'reconnect', rel(reconnect), 'firstAck', rel(firstAck ?? undefined), 'firstLive', rel(firstLive));
         }
       }
     }

@@ -37,6 +37,9 @@ export class ChatPeer {
   readonly received = new Map<string, Received>();
   readonly closes: { url: string; code: number; at: number }[] = [];
   readonly connectedAt: number[] = [];
+  /** Requests that got no answer in time, and sends answered with a retryable error. */
+  readonly timeouts: { type: string; at: number }[] = [];
+  readonly retries: { code: string; at: number }[] = [];
   cursor: string | null = null;
   private outbox: Sent[] = [];
   private stopped = false;
@@ -167,6 +170,7 @@ export class ChatPeer {
       } catch (err) {
         // UNAVAILABLE or a timeout: again shortly. A disconnect: the next connection syncs.
         if (!(err instanceof Error && /^closed/.test(err.message))) {
+          if (!(err instanceof RequestError)) this.timeouts.push({ type: 'chat.sync', at: Date.now() });
           const wait = err instanceof RequestError ? (err.body.retryAfterMs ?? 500) : 200;
           setTimeout(() => void this.sync(), wait);
         }
@@ -201,6 +205,7 @@ export class ChatPeer {
           if (err instanceof RequestError) {
             const code = err.body.code;
             if (code === 'UNAVAILABLE' || code === 'RATE_LIMITED' || code === 'DRAINING' || code === 'INTERNAL') {
+              this.retries.push({ code, at: Date.now() });
               setTimeout(() => void this.flush(), err.body.retryAfterMs ?? 1000);
               return;
             }
@@ -209,7 +214,10 @@ export class ChatPeer {
             continue;
           }
           // Timed out or disconnected: the same client id again, on this or the next connection.
-          if (/timed out/.test((err as Error).message)) continue;
+          if (/timed out/.test((err as Error).message)) {
+            this.timeouts.push({ type: 'chat.send', at: Date.now() });
+            continue;
+          }
           if (this.conn && this.conn !== c) continue;
           return;
         }

@@ -1,4 +1,5 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { promisify } from 'node:util';
 import { chmodSync, chownSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,9 +16,9 @@ export interface PrivatePostgres {
   url: string;
   port: number;
   /** `pg_ctl stop -m immediate`: the postmaster and its backends die as in a crash. */
-  crash(): void;
+  crash(): Promise<void>;
   /** Starts it again (crash recovery included) and waits until it accepts connections. */
-  start(): void;
+  start(): Promise<void>;
   stop(): void;
 }
 
@@ -26,13 +27,18 @@ function asPgUser(args: string[]): string[] {
   return process.getuid?.() === 0 ? ['runuser', '-u', 'postgres', '--', ...args] : args;
 }
 
-function run(args: string[]): void {
+/** Asynchronous, so the clients of a test keep running while the server stops or starts. */
+async function run(args: string[]): Promise<void> {
   const [cmd, ...rest] = asPgUser(args) as [string, ...string[]];
-  const r = spawnSync(cmd, rest, { encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`${args.join(' ')} failed (${r.status}): ${r.stdout}${r.stderr}`);
+  try {
+    await promisify(execFile)(cmd, rest, { encoding: 'utf8' });
+  } catch (err) {
+    const e = err as { code?: number; stdout?: string; stderr?: string };
+    throw new Error(`${args.join(' ')} failed (${e.code}): ${e.stdout ?? ''}${e.stderr ?? ''}`);
+  }
 }
 
-export function startPrivatePostgres(port: number): PrivatePostgres {
+export async function startPrivatePostgres(port: number): Promise<PrivatePostgres> {
   const dir = mkdtempSync(join(tmpdir(), 'brtc-pg-'));
   const data = join(dir, 'data');
   if (process.getuid?.() === 0) {
@@ -41,7 +47,7 @@ export function startPrivatePostgres(port: number): PrivatePostgres {
     chownSync(dir, Number(pgUser.stdout.trim()), Number(pgGroup.stdout.trim()));
   }
   chmodSync(dir, 0o700);
-  run([join(PG_BIN, 'initdb'), '-D', data, '-U', 'postgres', '-A', 'trust', '--no-sync', '-E', 'UTF8', '--locale', 'C']);
+  await run([join(PG_BIN, 'initdb'), '-D', data, '-U', 'postgres', '-A', 'trust', '--no-sync', '-E', 'UTF8', '--locale', 'C']);
   // fsync off: a process crash keeps what the kernel has; the machine does not crash in a test.
   const opts = `-p ${port} -k ${dir} -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off -c max_connections=100`;
   const pg: PrivatePostgres = {
@@ -55,7 +61,7 @@ export function startPrivatePostgres(port: number): PrivatePostgres {
       rmSync(dir, { recursive: true, force: true });
     },
   };
-  pg.start();
+  await pg.start();
   return pg;
 }
 
@@ -76,7 +82,8 @@ export async function startPrivateRedis(port: number): Promise<PrivateRedis> {
       proc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
       const until = Date.now() + 10_000;
       while (Date.now() < until) {
-        if (spawnSync('redis-cli', ['-p', String(port), 'ping'], { encoding: 'utf8' }).stdout.trim() === 'PONG') return;
+        const pong = await promisify(execFile)('redis-cli', ['-p', String(port), 'ping'], { encoding: 'utf8' }).then((r) => r.stdout.trim(), () => '');
+        if (pong === 'PONG') return;
         await sleep(50);
       }
       throw new Error(`redis on ${port} did not start`);

@@ -10,7 +10,7 @@ interface Pending {
 }
 
 /** How long a client waits before sending again while PostgreSQL is unreachable. */
-export const DB_RETRY_AFTER_MS = 1000;
+export const DB_RETRY_AFTER_MS = 500;
 
 const CONNECTIVITY_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN']);
 const CONNECTIVITY_SQLSTATES = new Set([

@@ -284,8 +284,13 @@ export class ChatClient extends Emitter<ChatEvents> {
           if (r.cursor) this.engine.storage.setItem(this.cursorKey(), r.cursor);
           if (!r.more) break;
         }
-      } catch {
-        // Interrupted by a disconnect: the next connection syncs again from the cursor.
+      } catch (err) {
+        // Interrupted by a disconnect: the next connection syncs again from the cursor. The
+        // server briefly unable to answer (database restarting): again after its hint.
+        const code = errorCode(err);
+        if (code === 'UNAVAILABLE' || code === 'TIMEOUT' || code === 'INTERNAL') {
+          setTimeout(() => void this.sync(), (err as BlockRtcClientError).retryAfterMs ?? 1000);
+        }
       } finally {
         this.syncing = null;
       }
