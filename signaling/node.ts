@@ -68,7 +68,7 @@ export async function startSignaling({ config, database, log, extend, backends: 
   const events = new Events(backends.bus, log);
   const writer = new GroupCommitWriter(new MessageStore(database.writer), metrics, 500, 2, log);
   const sessions = new Sessions(backends.bus, metrics, log, config.ws.maxBufferedBytes);
-  const chat = new ChatService({ config, messages, attachments, writer, events, limiter: backends.limiter, metrics });
+  const chat = new ChatService({ config, messages, attachments, writer, events, limiter: backends.limiter, metrics, log });
   const presence = new PresenceService({ store: backends.presence, contacts, messages, users, events, log });
   const sfu = await createMediaClient(config, backends, localSfu);
   const calls = new CallService({ config, calls: new CallStore(db), registry: backends.registry, sfu, events, log });

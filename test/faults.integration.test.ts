@@ -43,7 +43,8 @@ describe('fault injection', () => {
     DB_POOL_SIZE: '4',
     RATE_LIMIT_AUTH: '10000/60',
     RATE_LIMIT_CONNECT: '10000/60',
-    RATE_LIMIT_MESSAGES: '100000/10',
+    // The default message limit (100/10 s): its leases need Redis, so the Redis outage also
+    // shows that sends keep working while the limiter cannot be asked.
     DRAIN_TIMEOUT_MS: '8000',
     LOG_LEVEL: 'info',
   });
@@ -179,6 +180,11 @@ describe('fault injection', () => {
     }
     if (process.env.FAULTS_REPORT) writeFileSync(process.env.FAULTS_REPORT, JSON.stringify({ messages: sent.length, report }, null, 1));
     for (const r of report) expect(r.recoveryMs, `${r.fault} recovery`).toBeLessThanOrEqual(RECOVERY_LIMIT_MS);
+
+    // --- PostgreSQL down: sends were answered UNAVAILABLE (and retried), not INTERNAL ---
+    const pgFault = faults.find((f) => f.name === 'postgres-crash-restart')!;
+    expect(peers.some((p) => p.retries.some((r) => r.code === 'UNAVAILABLE' && r.at >= pgFault.start && r.at <= pgFault.end + 1000))).toBe(true);
+    expect(peers.flatMap((p) => p.retries.filter((r) => r.code === 'INTERNAL'))).toEqual([]);
 
     // --- the drained node closed every socket with 1012 ---
     expect(onNode2.length).toBeGreaterThan(0);

@@ -9,6 +9,7 @@ import type { Events } from '../events.ts';
 import type { Metrics } from '../metrics.ts';
 import { enforceLimit } from '../ratelimit/enforce.ts';
 import type { RateLimiter } from '../ratelimit/limiter.ts';
+import type { Logger } from '../../infra/logger.ts';
 import type { Connection } from '../ws/connection.ts';
 import { toWire } from './mapper.ts';
 import { DB_RETRY_AFTER_MS, isConnectivityError, type GroupCommitWriter } from './writer.ts';
@@ -33,14 +34,35 @@ export class ChatService {
       events: Events;
       limiter: RateLimiter;
       metrics: Metrics;
+      log?: Logger;
     },
   ) {}
 
+  private limiterDownLogged = 0;
+
+  /**
+   * The per-user message limit, open while its store (Redis) is unreachable: stored
+   * messages are what counts, and a Redis outage must not stop chat. Frame-rate limits and
+   * CHAT_MAX_PENDING_WRITES still bound each connection and the node.
+   */
+  private async messageLimit(conn: Connection): Promise<void> {
+    const { limiter, metrics, config } = this.deps;
+    try {
+      await this.messageLimit(conn);
+    } catch (err) {
+      if (err instanceof BlockRtcError) throw err;
+      if (Date.now() - this.limiterDownLogged > 5000) {
+        this.limiterDownLogged = Date.now();
+        this.deps.log?.warn({ err: (err as Error)?.message ?? String(err) }, 'message rate limit unavailable; sends are not limited per user until it is back');
+      }
+    }
+  }
+
   async send(conn: Connection, req: Request<'chat.send'>): Promise<ResultMap['chat.send']> {
-    const { writer, limiter, config, attachments, metrics } = this.deps;
+    const { writer, config, attachments, metrics } = this.deps;
     const to = checksumAddress(req.to);
     if (to === conn.address) throw new BlockRtcError('SELF_MESSAGE');
-    await enforceLimit(limiter, metrics, { name: 'msg', metric: 'messages', id: conn.address, rule: config.limits.messages });
+    await this.messageLimit(conn);
     let attachment: { id: string; mime: string; size: number } | null = null;
     if (req.kind !== 'text') {
       const meta = await store(attachments.meta(req.attachmentId!));
