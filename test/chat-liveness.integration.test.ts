@@ -156,7 +156,9 @@ describe('chat liveness', () => {
 
   it('after a Redis outage, connections are told to resync (no reconnect) and live delivery resumes across nodes', async () => {
     const redis: PrivateRedis = await startPrivateRedis(await freePort());
-    const env = { DATABASE_URL: db.url, REDIS_URL: redis.url };
+    // A small message limit: its leases (2 hits) run out during the outage, so the sends
+    // below also show that the limit stays open while Redis cannot be asked.
+    const env = { DATABASE_URL: db.url, REDIS_URL: redis.url, RATE_LIMIT_MESSAGES: '20/10' };
     const [n1, n2] = await Promise.all([startInProcess({ ...env, NODE_ID: 'live5' }), startInProcess({ ...env, NODE_ID: 'live6' })]);
     try {
       const alice = await TestClient.signInAndConnect(n1.node.url);
@@ -187,6 +189,8 @@ describe('chat liveness', () => {
       expect(bob.closeCode).toBeNull();
       expect(alice.closeCode).toBeNull();
       for (const n of [n1, n2]) expect(n.logs.filter((l) => l.includes(MARKER))).toEqual([]);
+      expect(n1.logs.filter((l) => l.includes('message rate limit unavailable')).length).toBeGreaterThanOrEqual(1);
+      expect(n1.logs.filter((l) => l.includes('"request failed"'))).toEqual([]);
       await alice.close();
       await bob.close();
     } finally {

@@ -122,8 +122,15 @@ describe('fault injection', () => {
     await sleep(Math.max(0, between - drainExit));
 
     for (const p of peers) p.stopGenerating();
-    await Promise.all(peers.map((p) => p.settle(15_000)));
+    await Promise.all(peers.map((p) => p.settle(30_000)));
 
+    const stuck = peers.filter((p) => p.pending > 0);
+    if (stuck.length) {
+      console.log(
+        'peers with unsent messages:',
+        JSON.stringify(stuck.map((p) => ({ address: p.address, pending: p.pending, url: p.url, connected: p.conn !== null && p.conn.closeCode === null, closes: p.closes, timeouts: p.timeouts.length, retries: p.retries.slice(-5) }))),
+      );
+    }
     // --- no acked message missing, no duplicates, nothing refused ---
     const sent = peers.flatMap((p) => p.sent.map((s) => ({ ...s, from: p.address })));
     expect(sent.filter((s) => s.error !== null).map((s) => s.error)).toEqual([]);

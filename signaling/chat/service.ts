@@ -48,7 +48,7 @@ export class ChatService {
   private async messageLimit(conn: Connection): Promise<void> {
     const { limiter, metrics, config } = this.deps;
     try {
-      await this.messageLimit(conn);
+      await enforceLimit(limiter, metrics, { name: 'msg', metric: 'messages', id: conn.address, rule: config.limits.messages });
     } catch (err) {
       if (err instanceof BlockRtcError) throw err;
       if (Date.now() - this.limiterDownLogged > 5000) {
