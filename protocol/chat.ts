@@ -2,6 +2,17 @@ import { z } from 'zod';
 import { address, messageId } from './common.ts';
 
 export const messageKind = z.enum(['text', 'audio', 'video']);
+
+/**
+ * Text PostgreSQL can store as it was sent: no U+0000 (a `text` value cannot hold it) and
+ * no lone UTF-16 surrogate (it has no UTF-8 form; it would be stored as U+FFFD, so the
+ * stored message would differ from the one sent and a retry would look like a conflict).
+ */
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+export function storableText(s: string): boolean {
+  return !s.includes('\u0000') && !LONE_SURROGATE.test(s);
+}
+export const storableString = z.string().refine(storableText, 'text contains U+0000 or a lone UTF-16 surrogate');
 export type MessageKind = z.infer<typeof messageKind>;
 
 export const chatSend = z
@@ -12,8 +23,7 @@ export const chatSend = z
     /** Chosen by the client; a retry with the same id never creates a second message. */
     clientId: z.string().min(8).max(64).regex(/^[A-Za-z0-9_-]+$/),
     kind: messageKind,
-    /** PostgreSQL text cannot hold NUL characters. */
-    text: z.string().max(8000).refine((t) => !t.includes('\u0000'), 'text cannot contain NUL characters').optional(),
+    text: storableString.max(8000).optional(),
     attachmentId: z.string().uuid().optional(),
   })
   .superRefine((m, ctx) => {

@@ -33,6 +33,7 @@ export const ERRORS = {
   SELF_MESSAGE: { status: 400, message: 'You cannot message yourself' },
   IDEMPOTENCY_CONFLICT: { status: 409, message: 'This client id was already used for a different message' },
   UPLOAD_QUOTA_EXCEEDED: { status: 413, message: 'The upload would exceed your storage quota' },
+  MESSAGE_REJECTED: { status: 422, message: 'The database refused this message; sending it again will not help' },
   ATTACHMENT_INVALID: { status: 400, message: 'The attachment does not exist or does not belong to this conversation' },
   // Calls
   CALL_NOT_FOUND: { status: 404, message: 'No such call' },
@@ -63,7 +64,7 @@ export interface ErrorBody {
   message: string;
   /** Field-level problems for INVALID_FIELDS. */
   details?: { path: string; message: string }[];
-  /** For RATE_LIMITED: when to try again. */
+  /** For RATE_LIMITED and UNAVAILABLE: when to try again. */
   retryAfterMs?: number;
 }
 

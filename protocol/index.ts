@@ -10,7 +10,7 @@ export * from './errors.ts';
 export type * from './auth.ts';
 export type { ChatMessage, SendResult, HistoryResult, SyncResult, ReceiptResult, ReceiptEvent, TypingEvent, UploadResult, MessageKind } from './chat.ts';
 export type { PresenceState, Contact } from './presence.ts';
-export type { HelloEvent, TokenEvent, DrainingEvent } from './session.ts';
+export type { HelloEvent, TokenEvent, DrainingEvent, ResyncEvent } from './session.ts';
 export { verifyRequest } from './auth.ts';
 export type * from './call.ts';
 
@@ -87,6 +87,7 @@ export interface EventMap {
   'session.hello': session.HelloEvent;
   'session.token': session.TokenEvent;
   'session.draining': session.DrainingEvent;
+  'session.resync': session.ResyncEvent;
   'chat.message': chat.ChatMessage;
   'chat.receipt': chat.ReceiptEvent;
   'chat.typing': chat.TypingEvent;

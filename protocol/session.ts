@@ -27,3 +27,12 @@ export const sessionSignOut = z.strictObject({
   type: z.literal('session.signOut'),
   id: z.string().min(1).max(64),
 });
+
+/**
+ * Events for this connection may have been lost (the node's bus connection dropped, or a
+ * publish to this user failed): run `chat.sync` from the stored cursor. The connection
+ * stays open.
+ */
+export interface ResyncEvent {
+  reason: 'bus-reconnected' | 'publish-failed';
+}

@@ -68,7 +68,7 @@ export async function startSignaling({ config, database, log, extend, backends: 
   const attachments = new AttachmentStore(db);
   const tokens = new TokenService(config.auth.jwtSecret, config.auth.tokenTtlSec);
   const events = new Events(backends.bus, log);
-  const writer = new GroupCommitWriter(new MessageStore(database.writer), metrics);
+  const writer = new GroupCommitWriter(new MessageStore(database.writer), metrics, 500, 2, log);
   const sessions = new Sessions(backends.bus, metrics, log, config.ws.maxBufferedBytes);
   const auth = new SessionService(
     backends.authSessions,
@@ -76,7 +76,7 @@ export async function startSignaling({ config, database, log, extend, backends: 
     { maxAgeSec: config.auth.sessionMaxAgeSec, maxConnectionsPerUser: config.auth.maxConnectionsPerUser },
     sessions,
   );
-  const chat = new ChatService({ config, messages, attachments, writer, events, limiter: backends.limiter, metrics });
+  const chat = new ChatService({ config, messages, attachments, writer, events, limiter: backends.limiter, metrics, log });
   const presence = new PresenceService({ store: backends.presence, contacts, messages, users, events, log });
   const sfu = await createMediaClient(config, backends, localSfu);
   const calls = new CallService({ config, calls: new CallStore(db), registry: backends.registry, sfu, events, limiter: backends.limiter, metrics, log });
@@ -144,6 +144,7 @@ export async function startSignaling({ config, database, log, extend, backends: 
       closed = true;
       housekeeping.stop();
       calls.stop();
+      events.stop();
       for (const c of sessions.all()) c.ws.terminate();
       await writer.flushed();
       await app.close();

@@ -20,6 +20,16 @@ export class Sessions {
     private readonly maxBufferedBytes: number,
   ) {
     bus.onDeliver((user, payload) => this.deliver(user, payload));
+    bus.onRecover(() => this.resyncAll());
+  }
+
+  /**
+   * The bus connection was lost and is back: events for these connections may have been
+   * published meanwhile, so every one of them is told to sync (no reconnect needed).
+   */
+  private resyncAll(): void {
+    this.log.info({ connections: this.count }, 'bus subscriptions restored; connections told to resync');
+    for (const conn of this.all()) if (!conn.closed) conn.event('session.resync', { reason: 'bus-reconnected' });
   }
 
   get size(): number {

@@ -80,6 +80,8 @@ export class TestClient {
   readonly closed: Promise<number>;
   /** Responses with `re: null` (frame-level errors). */
   readonly orphanErrors: ErrorBody[] = [];
+  /** Called for every event as it arrives. */
+  readonly listeners: ((ev: string, data: unknown) => void)[] = [];
 
   private constructor(
     readonly ws: WebSocket,
@@ -133,6 +135,7 @@ export class TestClient {
     const f = JSON.parse(text) as { re?: string | null; ok?: boolean; data?: unknown; error?: ErrorBody; ev?: string };
     if (f.ev) {
       this.events.push({ ev: f.ev, data: f.data });
+      for (const l of this.listeners) l(f.ev, f.data);
       this.waiters = this.waiters.filter((w) => {
         if (w.ev !== f.ev || !w.pred(f.data)) return true;
         w.resolve(f.data);

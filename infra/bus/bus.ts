@@ -9,6 +9,11 @@ export interface Bus {
   subscribe(user: string): Promise<void>;
   unsubscribe(user: string): Promise<void>;
   publish(user: string, payload: string): Promise<void>;
+  /**
+   * Called when the node's subscriptions are back after its bus connection was lost: events
+   * published meanwhile to the users it holds were not delivered.
+   */
+  onRecover(handler: () => void): void;
   close(): Promise<void>;
 }
 

@@ -19,6 +19,9 @@ export class MemoryBus implements Bus {
     // Asynchronous like the Redis bus, so callers see the same ordering either way.
     queueMicrotask(() => this.handler(user, payload));
   }
+  onRecover(): void {
+    // One process: nothing to lose.
+  }
   async close(): Promise<void> {
     this.subscribed.clear();
   }

@@ -9,9 +9,20 @@ import type { Events } from '../events.ts';
 import type { Metrics } from '../metrics.ts';
 import { enforceLimit } from '../ratelimit/enforce.ts';
 import type { RateLimiter } from '../ratelimit/limiter.ts';
+import type { Logger } from '../../infra/logger.ts';
 import type { Connection } from '../ws/connection.ts';
 import { toWire } from './mapper.ts';
-import type { GroupCommitWriter } from './writer.ts';
+import { DB_RETRY_AFTER_MS, isConnectivityError, type GroupCommitWriter } from './writer.ts';
+
+/** A read or update that failed because PostgreSQL is unreachable is a retryable UNAVAILABLE, not INTERNAL. */
+async function store<T>(p: Promise<T>): Promise<T> {
+  try {
+    return await p;
+  } catch (err) {
+    if (isConnectivityError(err)) throw new BlockRtcError('UNAVAILABLE', 'The message store is unreachable; try again', { retryAfterMs: DB_RETRY_AFTER_MS });
+    throw err;
+  }
+}
 
 export class ChatService {
   constructor(
@@ -23,17 +34,38 @@ export class ChatService {
       events: Events;
       limiter: RateLimiter;
       metrics: Metrics;
+      log?: Logger;
     },
   ) {}
 
+  private limiterDownLogged = 0;
+
+  /**
+   * The per-user message limit, open while its store (Redis) is unreachable: stored
+   * messages are what counts, and a Redis outage must not stop chat. Frame-rate limits and
+   * CHAT_MAX_PENDING_WRITES still bound each connection and the node.
+   */
+  private async messageLimit(conn: Connection): Promise<void> {
+    const { limiter, metrics, config } = this.deps;
+    try {
+      await enforceLimit(limiter, metrics, { name: 'msg', metric: 'messages', id: conn.address, rule: config.limits.messages });
+    } catch (err) {
+      if (err instanceof BlockRtcError) throw err;
+      if (Date.now() - this.limiterDownLogged > 5000) {
+        this.limiterDownLogged = Date.now();
+        this.deps.log?.warn({ err: (err as Error)?.message ?? String(err) }, 'message rate limit unavailable; sends are not limited per user until it is back');
+      }
+    }
+  }
+
   async send(conn: Connection, req: Request<'chat.send'>): Promise<ResultMap['chat.send']> {
-    const { writer, limiter, config, attachments, metrics } = this.deps;
+    const { writer, config, attachments, metrics } = this.deps;
     const to = checksumAddress(req.to);
     if (to === conn.address) throw new BlockRtcError('SELF_MESSAGE');
-    await enforceLimit(limiter, metrics, { name: 'msg', metric: 'messages', id: conn.address, rule: config.limits.messages });
+    await this.messageLimit(conn);
     let attachment: { id: string; mime: string; size: number } | null = null;
     if (req.kind !== 'text') {
-      const meta = await attachments.meta(req.attachmentId!);
+      const meta = await store(attachments.meta(req.attachmentId!));
       if (!meta || meta.owner !== conn.address || meta.peer !== to || !meta.mime.startsWith(`${req.kind}/`)) {
         throw new BlockRtcError('ATTACHMENT_INVALID');
       }
@@ -57,25 +89,25 @@ export class ChatService {
     };
     const outcome = await writer.submit(row);
     if (!outcome.ok) throw new BlockRtcError('IDEMPOTENCY_CONFLICT');
-    if (!outcome.duplicate) {
-      metrics.messagesIn.inc();
-      const frame = encodeEvent('chat.message', toWire({ ...row, id: outcome.id, createdAt: outcome.createdAt, deliveredAt: null, readAt: null, attachment }));
-      // Stored is what counts: if publishing fails, the recipient still gets it on sync.
-      this.deps.events.frame(to, frame, { sentAt: Date.now() });
-      this.deps.events.frame(conn.address, frame, { skip: conn.id });
-    }
+    if (!outcome.duplicate) metrics.messagesIn.inc();
+    // A retry is published again: the node that stored the first attempt may have died
+    // before publishing it, and receivers drop copies by id. Stored is what counts: if
+    // publishing fails, the recipient is told to sync when the bus is back (Events).
+    const frame = encodeEvent('chat.message', toWire({ ...row, id: outcome.id, createdAt: outcome.createdAt, deliveredAt: null, readAt: null, attachment }));
+    this.deps.events.frame(to, frame, outcome.duplicate ? {} : { sentAt: Date.now() });
+    this.deps.events.frame(conn.address, frame, { skip: conn.id });
     return { id: outcome.id.toString(), createdAt: outcome.createdAt.toISOString(), conversation, duplicate: outcome.duplicate };
   }
 
   async history(conn: Connection, req: Request<'chat.history'>): Promise<ResultMap['chat.history']> {
     const conversation = conversationKey(conn.address, checksumAddress(req.peer));
-    const rows = await this.deps.messages.history(conversation, req.before ? BigInt(req.before) : null, req.limit);
+    const rows = await store(this.deps.messages.history(conversation, req.before ? BigInt(req.before) : null, req.limit));
     return { messages: rows.map(toWire), before: rows.length === req.limit ? rows[rows.length - 1]!.id.toString() : null };
   }
 
   async sync(conn: Connection, req: Request<'chat.sync'>): Promise<ResultMap['chat.sync']> {
     const after = req.after ? BigInt(req.after) : null;
-    const { messages, more } = await this.deps.messages.since(conn.address, after, req.limit);
+    const { messages, more } = await store(this.deps.messages.since(conn.address, after, req.limit));
     let cursor = after;
     for (const m of messages) if (cursor === null || m.id > cursor) cursor = m.id;
     return { messages: messages.map(toWire), cursor: cursor?.toString() ?? null, more };
@@ -83,7 +115,7 @@ export class ChatService {
 
   async delivered(conn: Connection, req: Request<'chat.delivered'>): Promise<ResultMap['chat.delivered']> {
     const peer = checksumAddress(req.peer);
-    const res = await this.deps.messages.markDelivered(conversationKey(conn.address, peer), conn.address, req.ids.map(BigInt));
+    const res = await store(this.deps.messages.markDelivered(conversationKey(conn.address, peer), conn.address, req.ids.map(BigInt)));
     const ids = res.ids.map(String);
     if (ids.length) this.receipt(conn, peer, 'delivered', ids, res.at);
     return { updated: ids };
@@ -91,7 +123,7 @@ export class ChatService {
 
   async read(conn: Connection, req: Request<'chat.read'>): Promise<ResultMap['chat.read']> {
     const peer = checksumAddress(req.peer);
-    const res = await this.deps.messages.markRead(conversationKey(conn.address, peer), conn.address, peer, BigInt(req.upTo));
+    const res = await store(this.deps.messages.markRead(conversationKey(conn.address, peer), conn.address, peer, BigInt(req.upTo)));
     const ids = res.ids.map(String);
     if (ids.length) this.receipt(conn, peer, 'read', ids, res.at);
     return { updated: ids };

@@ -67,6 +67,7 @@ export class ChatClient extends Emitter<ChatEvents> {
   private deliveredTimer: ReturnType<typeof setTimeout> | null = null;
   private openPeer: string | null = null;
   private syncing: Promise<void> | null = null;
+  private resyncAgain = false;
 
   constructor(private readonly engine: Engine) {
     super();
@@ -74,6 +75,8 @@ export class ChatClient extends Emitter<ChatEvents> {
     s.on('signal.open', () => void this.afterConnect());
     s.on('chat.message', (m) => this.ingest(m, true));
     s.on('chat.receipt', (r) => this.onReceipt(r));
+    // The server may have lost events for this connection (Redis outage): fetch them.
+    s.on('session.resync', () => void this.resync());
     s.on('chat.typing', (t) => this.onTyping(t.from, t.typing));
     engine.on('session', (session) => {
       this.reset();
@@ -234,7 +237,7 @@ export class ChatClient extends Emitter<ChatEvents> {
           if (code === 'DISCONNECTED' || code === 'TIMEOUT' || code === 'UNAVAILABLE' || code === 'INTERNAL') {
             if (entry && entry.status === 'sending') this.update(entry, { status: 'queued' });
             // Same clientId next time, so a send that did land is not duplicated.
-            if (code !== 'DISCONNECTED') setTimeout(() => void this.flush(), 1000);
+            if (code !== 'DISCONNECTED') setTimeout(() => void this.flush(), (err as BlockRtcClientError).retryAfterMs ?? 1000);
             return;
           }
           if (code === 'RATE_LIMITED') {
@@ -257,6 +260,15 @@ export class ChatClient extends Emitter<ChatEvents> {
     if (this.openPeer) await this.markRead(this.openPeer);
   }
 
+  /** A sync that starts after the request (one already running may have read too early). */
+  private async resync(): Promise<void> {
+    if (this.syncing) {
+      this.resyncAgain = true;
+      return;
+    }
+    await this.sync();
+  }
+
   /** Everything since the stored cursor; duplicates (by id) are ignored. */
   sync(): Promise<void> {
     this.syncing ??= (async () => {
@@ -272,12 +284,21 @@ export class ChatClient extends Emitter<ChatEvents> {
           if (r.cursor) this.engine.storage.setItem(this.cursorKey(), r.cursor);
           if (!r.more) break;
         }
-      } catch {
-        // Interrupted by a disconnect: the next connection syncs again from the cursor.
+      } catch (err) {
+        // Interrupted by a disconnect: the next connection syncs again from the cursor. The
+        // server briefly unable to answer (database restarting): again after its hint.
+        const code = errorCode(err);
+        if (code === 'UNAVAILABLE' || code === 'TIMEOUT' || code === 'INTERNAL') {
+          setTimeout(() => void this.sync(), (err as BlockRtcClientError).retryAfterMs ?? 1000);
+        }
       } finally {
         this.syncing = null;
       }
       this.emit('synced', { count });
+      if (this.resyncAgain) {
+        this.resyncAgain = false;
+        void this.sync();
+      }
     })();
     return this.syncing;
   }
