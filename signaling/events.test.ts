@@ -82,7 +82,7 @@ describe('Events', () => {
     for (let i = 0; i < 100; i++) events.toUser(ALICE, 'chat.typing', { from: BOB, typing: true });
     events.toUsers([ALICE, BOB, CAROL], 'chat.typing', { from: BOB, typing: false });
     await settle();
-    expect(cap.at('warn')).toEqual([expect.objectContaining({ msg: 'event not published', err: 'redis down', suppressed: 0 })]);
+    expect(cap.at('warn')).toEqual([expect.objectContaining({ msg: 'event not published; its users will be told to resync', err: 'redis down', suppressed: 0 })]);
 
     vi.setSystemTime(Date.now() + 4999);
     events.toUser(ALICE, 'chat.typing', { from: BOB, typing: true });
@@ -94,7 +94,7 @@ describe('Events', () => {
     await settle();
     const warns = cap.at('warn');
     expect(warns).toHaveLength(2);
-    expect(warns[1]).toMatchObject({ msg: 'event not published', suppressed: 103 });
+    expect(warns[1]).toMatchObject({ msg: 'event not published; its users will be told to resync', suppressed: 103 });
 
     // The count starts again after each warning.
     events.toUser(ALICE, 'chat.typing', { from: BOB, typing: true });

@@ -197,7 +197,8 @@ describe('bad input is a 4xx, never INTERNAL', () => {
     const uncovered: string[] = [];
     for (const [type, schema] of Object.entries(requestSchemas) as [RequestType, (typeof requestSchemas)[RequestType]][]) {
       const base = valid[type];
-      frameOf(type, base, `${type} valid`, 'clean');
+      // A valid sign-out would end the session every other case uses: it runs on its own below.
+      if (type !== 'session.signOut') frameOf(type, base, `${type} valid`, 'clean');
       frameOf(type, { ...base, from: peer }, `${type} unknown field`, 'invalid');
       for (const field of Object.keys(schema.shape)) {
         if (field === 'type' || field === 'id') continue;
@@ -270,6 +271,11 @@ describe('bad input is a 4xx, never INTERNAL', () => {
       if (error.message.includes('\n    at ')) failures.push(`${c.label}: stack trace in the message`);
     }
     conn?.ws.terminate();
+    const other = await signIn(node.url, Wallet.createRandom());
+    const own = await open(other.token);
+    const signedOut = await own.send(JSON.stringify({ id: 'so1', type: 'session.signOut' }), 'so1');
+    if (signedOut.ok !== true) failures.push(`session.signOut valid: ${JSON.stringify(signedOut).slice(0, 200)}`);
+    own.ws.terminate();
     expect(failures).toEqual([]);
     expect(cases.length).toBeGreaterThan(500);
   }, 300_000);

@@ -24,6 +24,10 @@ describe('call placement on the media fleet', () => {
     REDIS_KEY_PREFIX: prefix,
     RATE_LIMIT_AUTH: '10000/60',
     RATE_LIMIT_CONNECT: '10000/60',
+    // Calls here are started back to back by one caller to fill workers; the spam limits are tested elsewhere.
+    RATE_LIMIT_CALLS: '10000/60',
+    CALL_MAX_RINGING_PER_CALLER: '1000',
+    CALL_MAX_RINGING_PER_CALLEE: '1000',
     WS_MAX_FRAMES_PER_SECOND: '500',
     PRESENCE_HEARTBEAT_MS: '500',
     PRESENCE_STALE_MS: String(STALE_MS),

@@ -22,13 +22,19 @@ export class FakeSocket {
   bufferedAmount = 0;
   /** The peer answers a close at once (a real client would within the grace period). */
   readyState = 1;
+  readonly CLOSED = 3;
   paused = false;
+  private readonly onClose: (() => void)[] = [];
   send(frame: string): void {
     this.sent.push(frame);
   }
   close(code: number, reason: string): void {
     this.closes.push({ code, reason, at: Date.now() });
     this.readyState = 3;
+    for (const fn of this.onClose.splice(0)) fn();
+  }
+  once(event: 'close', fn: () => void): void {
+    if (event === 'close') this.onClose.push(fn);
   }
   /** Stops reading (a connection closed for abuse). */
   pause(): void {

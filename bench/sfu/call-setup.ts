@@ -22,7 +22,7 @@ export async function measureCallSetup(calls: number): Promise<CallSetupResult> 
   const db = await createTestDatabase('benchsfu');
   await migrate(db.url);
   const prefix = testPrefix('benchsfu');
-  const env = { DATABASE_URL: db.url, REDIS_URL, REDIS_KEY_PREFIX: prefix, RATE_LIMIT_AUTH: '100000/60', RATE_LIMIT_CONNECT: '100000/60', WS_MAX_FRAMES_PER_SECOND: '1000' };
+  const env = { DATABASE_URL: db.url, REDIS_URL, REDIS_KEY_PREFIX: prefix, RATE_LIMIT_AUTH: '100000/60', RATE_LIMIT_CONNECT: '100000/60', WS_MAX_FRAMES_PER_SECOND: '1000', RATE_LIMIT_CALLS: '100000/60', CALL_MAX_RINGING_PER_CALLER: '100000', CALL_MAX_RINGING_PER_CALLEE: '100000' };
   const [sig, sfu] = await Promise.all([startNode('signaling', env, 600_000), startNode('sfu', { ...env, SFU_WORKERS: '1', SFU_PORT_BASE: String(47000 + Math.floor(Math.random() * 900)) }, 600_000)]);
   const consuming: number[] = [];
   const firstPacket: number[] = [];

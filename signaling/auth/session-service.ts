@@ -1,6 +1,6 @@
 import { BlockRtcError, CLOSE } from '../../protocol/errors.ts';
 import type { Connection } from '../ws/connection.ts';
-import type { SessionStore } from './sessions/store.ts';
+import type { SessionRecord, SessionStore } from './sessions/store.ts';
 import type { TokenClaims, TokenService } from './tokens.ts';
 
 /**
@@ -9,8 +9,8 @@ import type { TokenClaims, TokenService } from './tokens.ts';
  */
 export const PREVIOUS_TOKEN_GRACE_MS = 10_000;
 
-/** Claims of a token that passed the session check, with the session's absolute end. */
-export type SessionClaims = TokenClaims & { sessionExpiresAt: number };
+/** Claims of a token that passed the session check (they carry the session's absolute end). */
+export type SessionClaims = TokenClaims;
 
 interface Bound {
   sid: string;
@@ -49,11 +49,20 @@ export class SessionService {
    */
   async check(token: string): Promise<SessionClaims> {
     const claims = this.tokens.verify(token);
-    const rec = await this.store.get(claims.sid);
-    if (!rec || rec.address !== claims.address) throw new BlockRtcError('AUTH_SESSION_ENDED');
-    const current = claims.gen === rec.gen || (claims.gen === rec.gen - 1 && Date.now() < rec.previousUntil);
+    const rec = await this.record(claims);
+    if (!rec || rec.ended || rec.address !== claims.address) throw new BlockRtcError('AUTH_SESSION_ENDED');
+    // A generation above the record's was issued by us and the record is a restored, older one.
+    const current = claims.gen >= rec.gen || (claims.gen === rec.gen - 1 && Date.now() < rec.previousUntil);
     if (!current) throw new BlockRtcError('AUTH_TOKEN_SUPERSEDED');
-    return { ...claims, sessionExpiresAt: rec.expiresAt };
+    return { ...claims, sessionExpiresAt: Math.min(claims.sessionExpiresAt, rec.expiresAt) };
+  }
+
+  /** The session's record, restored from the signed token if the store lost it (see SessionStore). */
+  private async record(claims: TokenClaims): Promise<SessionRecord | null> {
+    return (
+      (await this.store.get(claims.sid)) ??
+      this.store.restore({ id: claims.sid, address: claims.address, expiresAt: claims.sessionExpiresAt, gen: claims.gen })
+    );
   }
 
   /** Refuses a new connection beyond MAX_CONNECTIONS_PER_USER (all nodes; approximate under simultaneous connects). */
@@ -89,7 +98,12 @@ export class SessionService {
   async refresh(conn: Connection): Promise<{ token: string; expiresAt: number }> {
     const b = this.bound.get(conn);
     if (!b) throw new BlockRtcError('AUTH_SESSION_ENDED');
-    const rec = await this.store.rotate(b.sid, PREVIOUS_TOKEN_GRACE_MS, b.gen);
+    let rec = await this.store.rotate(b.sid, PREVIOUS_TOKEN_GRACE_MS, b.gen);
+    if (!rec && !(await this.store.get(b.sid))) {
+      // The store lost the session while this connection held it: restore, then move on.
+      await this.store.restore({ id: b.sid, address: conn.address, expiresAt: b.sessionExpiresAt, gen: b.gen });
+      rec = await this.store.rotate(b.sid, PREVIOUS_TOKEN_GRACE_MS, b.gen);
+    }
     if (!rec) throw new BlockRtcError('AUTH_SESSION_ENDED');
     const subject = { address: rec.address, sid: rec.id, gen: rec.gen, sessionExpiresAt: rec.expiresAt };
     const t = this.tokens.issue(subject);
@@ -112,20 +126,20 @@ export class SessionService {
    */
   async signOutWithToken(token: string): Promise<void> {
     const claims = this.tokens.verify(token);
-    const rec = await this.store.get(claims.sid);
-    if (!rec || rec.address !== claims.address) throw new BlockRtcError('AUTH_SESSION_ENDED');
-    await this.end(claims.sid);
+    const rec = await this.record(claims);
+    if (!rec || rec.ended || rec.address !== claims.address) throw new BlockRtcError('AUTH_SESSION_ENDED');
+    await this.end(claims.sid, rec.expiresAt);
   }
 
   /** Sign-out from a live connection; its own socket closes after the answer is written. */
   async signOut(conn: Connection): Promise<void> {
-    const sid = this.sessionOf(conn);
-    if (!sid) throw new BlockRtcError('AUTH_SESSION_ENDED');
-    await this.end(sid);
+    const b = this.bound.get(conn);
+    if (!b) throw new BlockRtcError('AUTH_SESSION_ENDED');
+    await this.end(b.sid, b.sessionExpiresAt);
   }
 
-  private async end(sid: string): Promise<void> {
-    await this.store.end(sid);
+  private async end(sid: string, expiresAt: number): Promise<void> {
+    await this.store.end(sid, expiresAt);
     setImmediate(() => this.closeLocal(new Set([sid])));
   }
 

@@ -28,19 +28,19 @@ function codeOf(fn: () => unknown): string | undefined {
 
 describe('TokenService', () => {
   const tokens = new TokenService(SECRET, 600);
-  const claims = (over: Record<string, unknown> = {}) => ({ sub: address, iss: 'blockrtc', iat: now(), exp: now() + 600, sid: 's1', gen: 0, ...over });
+  const claims = (over: Record<string, unknown> = {}) => ({ sub: address, iss: 'blockrtc', iat: now(), exp: now() + 600, sid: 's1', gen: 0, sxp: now() + 3600, ...over });
   const subject = { address, sid: 's1', gen: 0, sessionExpiresAt: Date.now() + 3_600_000 };
 
   it('accepts its own tokens and a hand-made token with the same claims', () => {
     const { token, expiresAt } = tokens.issue(subject);
-    expect(tokens.verify(token)).toEqual({ address, expiresAt, sid: 's1', gen: 0 });
+    expect(tokens.verify(token)).toEqual({ address, expiresAt, sid: 's1', gen: 0, sessionExpiresAt: Math.floor(subject.sessionExpiresAt / 1000) * 1000 });
     // The forged tokens below differ from this one in one respect each.
     expect(tokens.verify(forge({ alg: 'HS256', typ: 'JWT' }, claims())).address).toBe(address);
   });
 
   it('refuses a token from another issuer or with no issuer', () => {
-    const wrong = jwt.sign({ iat: now(), sid: 's1', gen: 0 }, SECRET, { algorithm: 'HS256', subject: address, issuer: 'someone-else', expiresIn: 600 });
-    const missing = jwt.sign({ iat: now(), sid: 's1', gen: 0 }, SECRET, { algorithm: 'HS256', subject: address, expiresIn: 600 });
+    const wrong = jwt.sign({ iat: now(), sid: 's1', gen: 0, sxp: now() + 3600 }, SECRET, { algorithm: 'HS256', subject: address, issuer: 'someone-else', expiresIn: 600 });
+    const missing = jwt.sign({ iat: now(), sid: 's1', gen: 0, sxp: now() + 3600 }, SECRET, { algorithm: 'HS256', subject: address, expiresIn: 600 });
     expect(codeOf(() => tokens.verify(wrong))).toBe('AUTH_TOKEN_INVALID');
     expect(codeOf(() => tokens.verify(missing))).toBe('AUTH_TOKEN_INVALID');
     expect(codeOf(() => tokens.verify(forge({ alg: 'HS256', typ: 'JWT' }, claims({ iss: '' }))))).toBe('AUTH_TOKEN_INVALID');
@@ -50,13 +50,13 @@ describe('TokenService', () => {
     // Unsigned.
     expect(codeOf(() => tokens.verify(forge({ alg: 'none', typ: 'JWT' }, claims(), null)))).toBe('AUTH_TOKEN_INVALID');
     // Same secret, stronger HMAC: still not the algorithm the service issues.
-    const hs512 = jwt.sign({ iat: now(), sid: 's1', gen: 0 }, SECRET, { algorithm: 'HS512', subject: address, issuer: 'blockrtc', expiresIn: 600 });
+    const hs512 = jwt.sign({ iat: now(), sid: 's1', gen: 0, sxp: now() + 3600 }, SECRET, { algorithm: 'HS512', subject: address, issuer: 'blockrtc', expiresIn: 600 });
     expect(codeOf(() => tokens.verify(hs512))).toBe('AUTH_TOKEN_INVALID');
     // An RS256 header over an HMAC made with the shared secret (key confusion).
     expect(codeOf(() => tokens.verify(forge({ alg: 'RS256', typ: 'JWT' }, claims())))).toBe('AUTH_TOKEN_INVALID');
     // A real RS256 token from some other key.
     const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
-    const rs256 = jwt.sign({ iat: now(), sid: 's1', gen: 0 }, privateKey, { algorithm: 'RS256', subject: address, issuer: 'blockrtc', expiresIn: 600 });
+    const rs256 = jwt.sign({ iat: now(), sid: 's1', gen: 0, sxp: now() + 3600 }, privateKey, { algorithm: 'RS256', subject: address, issuer: 'blockrtc', expiresIn: 600 });
     expect(codeOf(() => tokens.verify(rs256))).toBe('AUTH_TOKEN_INVALID');
   });
 

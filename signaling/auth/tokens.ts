@@ -12,6 +12,8 @@ export interface TokenClaims {
   sid: string;
   /** The session's token generation when it was issued. */
   gen: number;
+  /** The session's absolute end (ms): the token vouches for it if the store lost the session. */
+  sessionExpiresAt: number;
 }
 
 /** What a token is issued for: a session at one generation, ending at `expiresAt` at the latest. */
@@ -38,7 +40,7 @@ export class TokenService {
   issue(s: TokenSubject): { token: string; expiresAt: number } {
     const now = Math.floor(Date.now() / 1000);
     const exp = Math.min(now + this.ttlSec, Math.floor(s.sessionExpiresAt / 1000));
-    const token = jwt.sign({ iat: now, exp, sid: s.sid, gen: s.gen }, this.key, { algorithm: 'HS256', subject: s.address, issuer: ISSUER });
+    const token = jwt.sign({ iat: now, exp, sid: s.sid, gen: s.gen, sxp: Math.floor(s.sessionExpiresAt / 1000) }, this.key, { algorithm: 'HS256', subject: s.address, issuer: ISSUER });
     return { token, expiresAt: exp * 1000 };
   }
 
@@ -55,7 +57,8 @@ export class TokenService {
       typeof payload.sub !== 'string' ||
       typeof payload.exp !== 'number' ||
       typeof payload.sid !== 'string' ||
-      !Number.isSafeInteger(payload.gen)
+      !Number.isSafeInteger(payload.gen) ||
+      !Number.isSafeInteger(payload.sxp)
     ) {
       throw new BlockRtcError('AUTH_TOKEN_INVALID');
     }
@@ -66,6 +69,6 @@ export class TokenService {
       throw new BlockRtcError('AUTH_TOKEN_INVALID');
     }
     if (address !== payload.sub) throw new BlockRtcError('AUTH_TOKEN_INVALID');
-    return { address, expiresAt: payload.exp * 1000, sid: payload.sid, gen: payload.gen as number };
+    return { address, expiresAt: payload.exp * 1000, sid: payload.sid, gen: payload.gen as number, sessionExpiresAt: (payload.sxp as number) * 1000 };
   }
 }

@@ -33,11 +33,22 @@ describe.each([
     // A holder still at generation 1 converges on 2 instead of moving the session on.
     expect(await store.rotate(s.id, 5000, 1)).toMatchObject({ gen: 2, previousUntil: r!.previousUntil });
     const since = Date.now();
-    expect(await store.end(s.id)).toBe(true);
-    expect(await store.get(s.id)).toBeNull();
+    await store.end(s.id, s.expiresAt);
+    expect(await store.get(s.id)).toMatchObject({ ended: true });
     expect(await store.rotate(s.id, 5000, 2)).toBeNull();
     expect(await store.endedSince(since - 1)).toContain(s.id);
-    expect(await store.end(s.id)).toBe(false);
+    // A signed token cannot bring an ended session back.
+    expect(await store.restore({ id: s.id, address: ADDRESS, expiresAt: s.expiresAt, gen: 2 })).toMatchObject({ ended: true });
+  });
+
+  it('restores a session it lost from a signed token, without overwriting one it has', async () => {
+    const store = make();
+    const lost = { id: 'lost-session-1', address: ADDRESS, expiresAt: Date.now() + 60_000, gen: 3 };
+    expect(await store.get(lost.id)).toBeNull();
+    expect(await store.restore(lost)).toMatchObject({ ...lost, ended: false });
+    expect(await store.get(lost.id)).toMatchObject({ gen: 3, ended: false });
+    expect(await store.restore({ ...lost, gen: 1 })).toMatchObject({ gen: 3 });
+    expect(await store.restore({ ...lost, id: 'lost-session-2', expiresAt: Date.now() - 1 })).toBeNull();
   });
 
   it('forgets a session after its absolute end', async () => {
@@ -76,6 +87,26 @@ describe('SessionService', () => {
     await expect(svc.check(t3.token)).resolves.toMatchObject({ gen: 3 });
     await svc.signOutWithToken(t1.token);
     await expect(svc.check(t3.token)).rejects.toMatchObject({ code: 'AUTH_SESSION_ENDED' });
+  });
+
+  it('keeps sessions through a store that lost them (a Redis restart): the signed token restores its session, and refresh and sign-out still work', async () => {
+    const tokens = new TokenService('x'.repeat(40), 600);
+    const before = new SessionService(new MemorySessionStore(), tokens, { maxAgeSec: 3600, maxConnectionsPerUser: 2 }, { forEach: () => undefined, local: () => undefined });
+    const t = await before.signIn(ADDRESS);
+    // The same tokens against an empty store, as after Redis came back without its data.
+    const conns: Connection[] = [];
+    const after = new SessionService(new MemorySessionStore(), tokens, { maxAgeSec: 3600, maxConnectionsPerUser: 2 }, { forEach: (fn) => conns.forEach(fn), local: () => new Set(conns) });
+    const claims = await after.check(t.token);
+    expect(claims).toMatchObject({ address: ADDRESS, gen: 1 });
+    expect(claims.sessionExpiresAt).toBeLessThanOrEqual(t.sessionExpiresAt);
+    const conn = fakeConn();
+    conns.push(conn);
+    after.bind(conn, claims);
+    const t2 = await after.refresh(conn);
+    await expect(after.check(t2.token)).resolves.toMatchObject({ gen: 2 });
+    await after.signOut(conn);
+    await expect(after.check(t2.token)).rejects.toMatchObject({ code: 'AUTH_SESSION_ENDED' });
+    await expect(after.check(t.token)).rejects.toMatchObject({ code: 'AUTH_SESSION_ENDED' });
   });
 
   it('never issues a token past the session end', async () => {
@@ -118,7 +149,7 @@ describe('SessionService', () => {
 
     // Ended by another node: only the store knows; the housekeeping poll closes the socket.
     const sid = svc.sessionOf(other)!;
-    await store.end(sid);
+    await store.end(sid, Date.now() + 60_000);
     expect(other.closeCode).toBe(0);
     await svc.pollEnded();
     expect(other.closeCode).toBe(4003);
