@@ -96,10 +96,13 @@ describe('call placement on the media fleet', () => {
     const caller = await user(sig);
     const callees = await Promise.all([1, 2, 3, 4].map(() => user(sig)));
 
-    const first = await Promise.all(callees.map((c) => caller.request('call.start', { to: [c.address], kind: 'audio' })));
+    // Four callers at once (one caller's starts are serialised by its ringing cap, and a
+    // heartbeat in between would reset the placements not yet in the load).
+    const callers = await Promise.all(callees.map(() => user(sig)));
+    const first = await Promise.all(callees.map((c, i) => callers[i]!.request('call.start', { to: [c.address], kind: 'audio' })));
     const spots = await Promise.all(first.map((c) => placement(c.callId)));
     expect(new Set(spots).size).toBe(4); // two nodes × two workers, one call each
-    for (const c of first) await caller.request('call.cancel', { callId: c.callId });
+    for (const [i, c] of first.entries()) await callers[i]!.request('call.cancel', { callId: c.callId });
 
     // A node that stops heartbeating is not chosen.
     s2.proc.kill('SIGSTOP');
