@@ -15,6 +15,7 @@ const ALICE = '0x1111111111111111111111111111111111111111';
 const BOB = '0x2222222222222222222222222222222222222222';
 const CAROL = '0x3333333333333333333333333333333333333333';
 const DAVE = '0x4444444444444444444444444444444444444444';
+const FRANK = '0x5555555555555555555555555555555555555555';
 /** An address whose checksummed form has upper-case letters. */
 const ERIN = getAddress(`0x${'ab'.repeat(20)}`);
 /** ERIN with the case of its first letter flipped: hex, but a wrong checksum. */
@@ -24,18 +25,34 @@ const ERIN_WRONG_CASE = ERIN.replace(/[a-fA-F]/, (c) => (c === c.toLowerCase() ?
 class FakeContacts {
   readonly rows: ContactRow[] = [];
   failWatchers: Error | null = null;
-  async add(owner: string, peer: string): Promise<ContactRow> {
+  private row(owner: string, peer: string): ContactRow {
     let row = this.rows.find((r) => r.owner === owner && r.peer === peer);
-    if (!row) this.rows.push((row = { owner, peer, addedAt: new Date(0), lastMessageId: null, lastMessageAt: null, unread: 0 }));
+    if (!row) this.rows.push((row = { owner, peer, addedAt: new Date(0), lastMessageId: null, lastMessageAt: null, unread: 0, sharesPresence: false }));
     return row;
+  }
+  /** contacts.add: the owner's row, sharing the owner's presence with the peer. */
+  async add(owner: string, peer: string): Promise<ContactRow> {
+    const row = this.row(owner, peer);
+    row.sharesPresence = true;
+    return row;
+  }
+  /** A message stored from `sender` to `recipient`: both rows, the sender's one sharing. */
+  messaged(sender: string, recipient: string): void {
+    this.row(sender, recipient).sharesPresence = true;
+    this.row(recipient, sender);
+  }
+  /** A row that does not share (the owner only received messages). */
+  passive(owner: string, peer: string): ContactRow {
+    return this.row(owner, peer);
   }
   async list(owner: string): Promise<ContactRow[]> {
     return this.rows.filter((r) => r.owner === owner);
   }
   async watchers(peer: string): Promise<string[]> {
     if (this.failWatchers) throw this.failWatchers;
-    return this.rows.filter((r) => r.peer === peer).map((r) => r.owner);
+    return this.rows.filter((w) => w.peer === peer && this.rows.some((s) => s.owner === peer && s.peer === w.owner && s.sharesPresence)).map((r) => r.owner);
   }
+  readonly sharingWith = vi.fn(async (viewer: string, owners: string[]) => new Set(owners.filter((o) => this.rows.some((r) => r.owner === o && r.peer === viewer && r.sharesPresence))));
 }
 
 class FakeUsers {
@@ -78,9 +95,9 @@ function setup() {
 describe('PresenceService: online and offline', () => {
   it('announces the first connection to the users who have this user as a contact, only to them', async () => {
     const t = setup();
-    await t.contacts.add(ALICE, BOB);
-    await t.contacts.add(DAVE, BOB);
-    await t.contacts.add(BOB, CAROL); // Bob's own contacts do not hear about him unless they added him.
+    t.contacts.messaged(BOB, ALICE);
+    t.contacts.messaged(BOB, DAVE);
+    await t.contacts.add(BOB, CAROL); // Bob shares with Carol, but she does not have him as a contact.
     for (const u of [ALICE, CAROL, DAVE]) await t.bus.subscribe(u);
     await t.presence.connected(fakeConnection(BOB).conn);
     await settle();
@@ -90,7 +107,7 @@ describe('PresenceService: online and offline', () => {
 
   it('says nothing on further connections, nor on disconnecting all but the last', async () => {
     const t = setup();
-    await t.contacts.add(ALICE, BOB);
+    t.contacts.messaged(BOB, ALICE);
     await t.bus.subscribe(ALICE);
     const a = fakeConnection(BOB).conn;
     const b = fakeConnection(BOB).conn;
@@ -105,7 +122,7 @@ describe('PresenceService: online and offline', () => {
 
   it('announces the last disconnection as offline with lastSeen and stores it', async () => {
     const t = setup();
-    await t.contacts.add(ALICE, BOB);
+    t.contacts.messaged(BOB, ALICE);
     await t.bus.subscribe(ALICE);
     const a = fakeConnection(BOB).conn;
     await t.presence.connected(a);
@@ -123,7 +140,7 @@ describe('PresenceService: online and offline', () => {
 
   it('does not announce a connection it never saw going away', async () => {
     const t = setup();
-    await t.contacts.add(ALICE, BOB);
+    t.contacts.messaged(BOB, ALICE);
     await t.bus.subscribe(ALICE);
     await t.presence.disconnected(fakeConnection(BOB).conn);
     await settle();
@@ -142,7 +159,7 @@ describe('PresenceService: online and offline', () => {
 
   it('announces offline even when the last-seen time cannot be stored, with a warning', async () => {
     const t = setup();
-    await t.contacts.add(ALICE, BOB);
+    t.contacts.messaged(BOB, ALICE);
     await t.bus.subscribe(ALICE);
     t.users.setLastSeen.mockRejectedValueOnce(new Error('database down'));
     await t.presence.wentOffline(BOB, 1_700_000_000_000);
@@ -175,7 +192,9 @@ describe('PresenceService: query', () => {
     t.users.stored.set(CAROL, new Date('2025-05-05T05:05:05.000Z'));
     t.users.lastSeen.mockClear();
 
-    const states = await t.presence.query([ALICE, BOB, CAROL, DAVE, ERIN.toLowerCase()]);
+    for (const u of [ALICE, BOB, CAROL, DAVE, ERIN]) await t.contacts.add(u, FRANK);
+
+    const states = await t.presence.query(FRANK, [ALICE, BOB, CAROL, DAVE, ERIN.toLowerCase()]);
     expect(states).toEqual([
       { address: ALICE, online: true, lastSeen: null },
       { address: BOB, online: false, lastSeen: new Date(bobSeen).toISOString() },
@@ -191,13 +210,13 @@ describe('PresenceService: query', () => {
   it('does not touch the database when every user is online', async () => {
     const t = setup();
     await t.presence.connected(fakeConnection(ALICE).conn);
-    expect(await t.presence.query([ALICE])).toEqual([{ address: ALICE, online: true, lastSeen: null }]);
+    expect(await t.presence.query(ALICE, [ALICE])).toEqual([{ address: ALICE, online: true, lastSeen: null }]);
     expect(t.users.lastSeen).not.toHaveBeenCalled();
   });
 
   it('rejects a malformed address', async () => {
     const t = setup();
-    await expect(t.presence.query(['0x123'])).rejects.toThrow();
+    await expect(t.presence.query(ALICE, ['0x123'])).rejects.toThrow();
   });
 });
 
@@ -206,9 +225,10 @@ describe('PresenceService: contacts', () => {
     const t = setup();
     const { conn } = fakeConnection(ALICE);
     await t.presence.connected(fakeConnection(ERIN).conn);
+    await t.contacts.add(ERIN, ALICE);
     const { contact } = await t.presence.addContact(conn, { id: 'r1', type: 'contacts.add', address: ERIN.toLowerCase() });
     expect(contact).toEqual({ address: ERIN, presence: { address: ERIN, online: true, lastSeen: null }, lastMessage: null, unread: 0 });
-    expect(t.contacts.rows).toEqual([expect.objectContaining({ owner: ALICE, peer: ERIN })]);
+    expect(t.contacts.rows).toContainEqual(expect.objectContaining({ owner: ALICE, peer: ERIN, sharesPresence: true }));
     expect(t.messages.byIds).toHaveBeenCalledWith([]);
   });
 
@@ -260,6 +280,8 @@ describe('PresenceService: contacts', () => {
     const { conn } = fakeConnection(ALICE);
     const withBob = await t.contacts.add(ALICE, BOB);
     await t.contacts.add(ALICE, CAROL);
+    await t.contacts.add(BOB, ALICE);
+    await t.contacts.add(CAROL, ALICE);
     withBob.lastMessageId = 42n;
     withBob.unread = 3;
     t.messages.stored.push({
