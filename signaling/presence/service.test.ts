@@ -41,10 +41,6 @@ class FakeContacts {
     this.row(sender, recipient).sharesPresence = true;
     this.row(recipient, sender);
   }
-  /** A row that does not share (the owner only received messages). */
-  passive(owner: string, peer: string): ContactRow {
-    return this.row(owner, peer);
-  }
   async list(owner: string): Promise<ContactRow[]> {
     return this.rows.filter((r) => r.owner === owner);
   }
@@ -318,5 +314,96 @@ describe('PresenceService: contacts', () => {
     expect(await t.presence.listContacts(fakeConnection(ALICE).conn)).toEqual({ contacts: [] });
     expect(t.messages.byIds).not.toHaveBeenCalled();
     expect(t.users.lastSeen).not.toHaveBeenCalled();
+  });
+});
+
+describe('PresenceService: privacy', () => {
+  it('a stranger who adds a user as contact gets no pushes, and unknown from query and contacts.list', async () => {
+    const t = setup();
+    const mallory = fakeConnection(DAVE).conn;
+    await t.presence.addContact(mallory, { id: 'r1', type: 'contacts.add', address: BOB });
+    await t.bus.subscribe(DAVE);
+    const bob = fakeConnection(BOB).conn;
+    await t.presence.connected(bob);
+    await t.presence.disconnected(bob);
+    await t.presence.connected(bob);
+    await settle();
+    expect(t.got).toEqual([]);
+    expect(await t.presence.query(DAVE, [BOB])).toEqual([{ address: BOB, online: null, lastSeen: null }]);
+    expect((await t.presence.listContacts(mallory)).contacts[0]!.presence).toEqual({ address: BOB, online: null, lastSeen: null });
+  });
+
+  it('an unknown user is not looked up in the presence store nor in the database', async () => {
+    const t = setup();
+    const live = vi.spyOn(t.store, 'query');
+    t.users.stored.set(ERIN, new Date('2025-05-05T05:05:05.000Z'));
+    expect(await t.presence.query(DAVE, [ERIN, ERIN.toLowerCase()])).toEqual([
+      { address: ERIN, online: null, lastSeen: null },
+      { address: ERIN, online: null, lastSeen: null },
+    ]);
+    expect(live).not.toHaveBeenCalled();
+    expect(t.users.lastSeen).not.toHaveBeenCalled();
+    expect(t.contacts.sharingWith).toHaveBeenCalledTimes(1);
+    expect(t.contacts.sharingWith).toHaveBeenCalledWith(DAVE, [ERIN]);
+  });
+
+  it('a user always sees its own presence', async () => {
+    const t = setup();
+    await t.presence.connected(fakeConnection(DAVE).conn);
+    expect(await t.presence.query(DAVE, [DAVE])).toEqual([{ address: DAVE, online: true, lastSeen: null }]);
+    expect(t.contacts.sharingWith).toHaveBeenCalledWith(DAVE, []);
+  });
+
+  it('answers each address by its own sharing: known and unknown in one query', async () => {
+    const t = setup();
+    t.contacts.messaged(BOB, DAVE);
+    t.contacts.messaged(DAVE, CAROL); // Dave wrote to Carol; Carol never answered.
+    await t.presence.connected(fakeConnection(BOB).conn);
+    await t.presence.connected(fakeConnection(CAROL).conn);
+    expect(await t.presence.query(DAVE, [BOB, CAROL])).toEqual([
+      { address: BOB, online: true, lastSeen: null },
+      { address: CAROL, online: null, lastSeen: null },
+    ]);
+    // Carol sees Dave, who wrote to her.
+    expect(await t.presence.query(CAROL, [DAVE])).toEqual([{ address: DAVE, online: false, lastSeen: null }]);
+  });
+
+  it('once the user messages the stranger, the stranger sees its presence and gets its pushes', async () => {
+    const t = setup();
+    const mallory = fakeConnection(DAVE).conn;
+    await t.presence.addContact(mallory, { id: 'r1', type: 'contacts.add', address: BOB });
+    await t.bus.subscribe(DAVE);
+    const bob = fakeConnection(BOB).conn;
+    await t.presence.connected(bob);
+    t.contacts.messaged(BOB, DAVE);
+    expect(await t.presence.query(DAVE, [BOB])).toEqual([{ address: BOB, online: true, lastSeen: null }]);
+    expect((await t.presence.listContacts(mallory)).contacts[0]!.presence).toEqual({ address: BOB, online: true, lastSeen: null });
+    await t.presence.disconnected(bob);
+    await settle();
+    expect(t.got).toEqual([expect.objectContaining({ user: DAVE, ev: 'presence.update', data: expect.objectContaining({ address: BOB, online: false }) })]);
+  });
+
+  it('once the user adds the stranger, the stranger sees its presence and gets its pushes', async () => {
+    const t = setup();
+    const dave = fakeConnection(DAVE).conn;
+    await t.presence.addContact(dave, { id: 'r1', type: 'contacts.add', address: BOB });
+    await t.bus.subscribe(DAVE);
+    const bob = fakeConnection(BOB).conn;
+    await t.presence.addContact(bob, { id: 'r2', type: 'contacts.add', address: DAVE });
+    expect(await t.presence.query(DAVE, [BOB])).toEqual([{ address: BOB, online: false, lastSeen: null }]);
+    await t.presence.connected(bob);
+    await settle();
+    expect(t.got).toEqual([{ user: DAVE, ev: 'presence.update', data: { address: BOB, online: true, lastSeen: null }, skip: '' }]);
+  });
+
+  it('receiving messages does not share: only the sender side of a message shares', async () => {
+    const t = setup();
+    t.contacts.messaged(DAVE, BOB); // Dave (a stranger) writes to Bob; Bob has a row for Dave now, not sharing.
+    await t.bus.subscribe(DAVE);
+    await t.presence.connected(fakeConnection(BOB).conn);
+    await settle();
+    expect(t.got).toEqual([]);
+    expect(await t.presence.query(DAVE, [BOB])).toEqual([{ address: BOB, online: null, lastSeen: null }]);
+    expect(t.contacts.rows.find((r) => r.owner === BOB && r.peer === DAVE)).toMatchObject({ sharesPresence: false });
   });
 });
