@@ -78,13 +78,14 @@ describe.each(['postgres', 'pglite'] as const)('ContactStore presence sharing on
   it('adding a contact shares, also on a row that existed without sharing, keeping its counters', async () => {
     const [x, w, stranger] = [addr(), addr(), addr()];
     // The stranger adds x: it shares its own presence with x, x does not share with it.
-    expect(await contacts.add(stranger, x)).toMatchObject({ owner: stranger, peer: x, sharesPresence: true });
+    expect(await contacts.add(stranger, x)).toMatchObject({ owner: stranger, peer: x, sharesPresence: true, startedSharing: true });
     expect(await contacts.watchers(x)).toEqual([]);
     expect(await contacts.sharingWith(stranger, [x])).toEqual(new Set());
     // w wrote to x: x's row for w exists, unread 1, not sharing; x then adds w.
     await store.insertBatch([msg(w, x)]);
     expect(await row(x, w)).toMatchObject({ sharesPresence: false, unread: 1 });
-    expect(await contacts.add(x, w)).toMatchObject({ sharesPresence: true, unread: 1 });
+    expect(await contacts.add(x, w)).toMatchObject({ sharesPresence: true, unread: 1, startedSharing: true });
+    expect(await contacts.add(x, w)).toMatchObject({ sharesPresence: true, unread: 1, startedSharing: false });
     expect(await contacts.sharingWith(w, [x, stranger])).toEqual(new Set([x]));
     expect(await contacts.watchers(x)).toEqual([w]);
   });

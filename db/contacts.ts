@@ -17,15 +17,20 @@ export interface ContactRow {
 export class ContactStore {
   constructor(private readonly db: Db) {}
 
-  /** Adds `peer` to `owner`'s contacts; adding someone shares the owner's presence with them. */
-  async add(owner: string, peer: string): Promise<ContactRow> {
-    const [row] = await this.db
+  /**
+   * Adds `peer` to `owner`'s contacts; adding someone shares the owner's presence with them.
+   * `startedSharing`: the owner did not share with the peer before this call.
+   */
+  async add(owner: string, peer: string): Promise<ContactRow & { startedSharing: boolean }> {
+    const [changed] = await this.db
       .insert(contacts)
       .values({ owner, peer, sharesPresence: true })
-      .onConflictDoUpdate({ target: [contacts.owner, contacts.peer], set: { sharesPresence: true } })
+      .onConflictDoUpdate({ target: [contacts.owner, contacts.peer], set: { sharesPresence: true }, setWhere: eq(contacts.sharesPresence, false) })
       .returning();
+    if (changed) return { ...changed, startedSharing: true };
+    const [row] = await this.db.select().from(contacts).where(and(eq(contacts.owner, owner), eq(contacts.peer, peer)));
     if (!row) throw new Error('contact row vanished');
-    return row;
+    return { ...row, startedSharing: false };
   }
 
   async list(owner: string, limit = 500): Promise<ContactRow[]> {

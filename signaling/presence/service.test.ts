@@ -31,10 +31,11 @@ class FakeContacts {
     return row;
   }
   /** contacts.add: the owner's row, sharing the owner's presence with the peer. */
-  async add(owner: string, peer: string): Promise<ContactRow> {
+  async add(owner: string, peer: string): Promise<ContactRow & { startedSharing: boolean }> {
     const row = this.row(owner, peer);
+    const startedSharing = !row.sharesPresence;
     row.sharesPresence = true;
-    return row;
+    return Object.assign(row, { startedSharing });
   }
   /** A message stored from `sender` to `recipient`: both rows, the sender's one sharing. */
   messaged(sender: string, recipient: string): void {
@@ -383,17 +384,25 @@ describe('PresenceService: privacy', () => {
     expect(t.got).toEqual([expect.objectContaining({ user: DAVE, ev: 'presence.update', data: expect.objectContaining({ address: BOB, online: false }) })]);
   });
 
-  it('once the user adds the stranger, the stranger sees its presence and gets its pushes', async () => {
+  it('once the user adds the stranger, the stranger is told at once, sees its presence and gets its pushes', async () => {
     const t = setup();
     const dave = fakeConnection(DAVE).conn;
     await t.presence.addContact(dave, { id: 'r1', type: 'contacts.add', address: BOB });
     await t.bus.subscribe(DAVE);
     const bob = fakeConnection(BOB).conn;
-    await t.presence.addContact(bob, { id: 'r2', type: 'contacts.add', address: DAVE });
-    expect(await t.presence.query(DAVE, [BOB])).toEqual([{ address: BOB, online: false, lastSeen: null }]);
     await t.presence.connected(bob);
     await settle();
-    expect(t.got).toEqual([{ user: DAVE, ev: 'presence.update', data: { address: BOB, online: true, lastSeen: null }, skip: '' }]);
+    expect(t.got).toEqual([]);
+    await t.presence.addContact(bob, { id: 'r2', type: 'contacts.add', address: DAVE });
+    await settle();
+    const online = { user: DAVE, ev: 'presence.update', data: { address: BOB, online: true, lastSeen: null }, skip: '' };
+    expect(t.got).toEqual([online]);
+    expect(await t.presence.query(DAVE, [BOB])).toEqual([{ address: BOB, online: true, lastSeen: null }]);
+    // Adding again changes nothing and says nothing.
+    await t.presence.addContact(bob, { id: 'r3', type: 'contacts.add', address: DAVE });
+    await t.presence.disconnected(bob);
+    await settle();
+    expect(t.got).toEqual([online, expect.objectContaining({ user: DAVE, data: expect.objectContaining({ address: BOB, online: false }) })]);
   });
 
   it('receiving messages does not share: only the sender side of a message shares', async () => {

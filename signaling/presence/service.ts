@@ -72,7 +72,9 @@ export class PresenceService {
   async addContact(conn: Connection, req: Request<'contacts.add'>): Promise<ResultMap['contacts.add']> {
     const peer = checksumAddress(req.address);
     if (peer === conn.address) throw new BlockRtcError('SELF_MESSAGE', 'You cannot add yourself as a contact');
-    const row = await this.deps.contacts.add(conn.address, peer);
+    const { startedSharing, ...row } = await this.deps.contacts.add(conn.address, peer);
+    // The peer may have this user as a contact already and see it as unknown: tell it now.
+    if (startedSharing) this.deps.events.toUsers([peer], 'presence.update', { address: conn.address, online: true, lastSeen: null });
     const [contact] = await this.describe(conn.address, [row]);
     return { contact: contact! };
   }
