@@ -78,7 +78,8 @@ function toStored(r: Row): StoredMessage {
 
 /**
  * One statement (its own transaction, one round trip): insert the batch in order, skip
- * retried keys, and fold the new rows into both sides' conversation list rows. The contacts
+ * retried keys, and fold the new rows into both sides' conversation list rows; the sender's
+ * row starts (and stays) sharing its presence with the recipient. The contacts
  * are upserted sorted so concurrent batches lock rows in the same order.
  */
 const INSERT_BATCH = `
@@ -91,16 +92,17 @@ with input as (
   on conflict (conversation, sender, client_id) do nothing
   returning id, conversation, sender, recipient, client_id, created_at
 ), sides as (
-  select sender as owner, recipient as peer, id, created_at, 0 as unread from ins
+  select sender as owner, recipient as peer, id, created_at, 0 as unread, true as shares from ins
   union all
-  select recipient, sender, id, created_at, 1 from ins
+  select recipient, sender, id, created_at, 1, false from ins
 ), contact_rows as (
-  insert into contacts (owner, peer, last_message_id, last_message_at, unread)
-  select owner, peer, max(id), max(created_at), sum(unread)::int from sides group by owner, peer order by owner, peer
+  insert into contacts (owner, peer, last_message_id, last_message_at, unread, shares_presence)
+  select owner, peer, max(id), max(created_at), sum(unread)::int, bool_or(shares) from sides group by owner, peer order by owner, peer
   on conflict (owner, peer) do update set
     last_message_id = greatest(contacts.last_message_id, excluded.last_message_id),
     last_message_at = greatest(contacts.last_message_at, excluded.last_message_at),
-    unread = contacts.unread + excluded.unread
+    unread = contacts.unread + excluded.unread,
+    shares_presence = contacts.shares_presence or excluded.shares_presence
 )
 select id::text as id, conversation, sender, client_id, created_at from ins`;
 

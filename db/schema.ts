@@ -1,5 +1,5 @@
 import { sql } from 'drizzle-orm';
-import { bigserial, bigint, customType, index, integer, pgTable, primaryKey, text, timestamp, unique, uuid } from 'drizzle-orm/pg-core';
+import { bigserial, bigint, boolean, customType, index, integer, pgTable, primaryKey, text, timestamp, unique, uuid } from 'drizzle-orm/pg-core';
 
 const bytea = customType<{ data: Buffer; driverData: Buffer | Uint8Array }>({
   dataType: () => 'bytea',
@@ -73,6 +73,8 @@ export const contacts = pgTable(
     lastMessageId: bigint('last_message_id', { mode: 'bigint' }),
     lastMessageAt: ts('last_message_at'),
     unread: integer('unread').notNull().default(0),
+    /** The owner lets the peer see the owner's presence: set once the owner sends the peer a message or adds the peer. */
+    sharesPresence: boolean('shares_presence').notNull().default(false),
   },
   (t) => [primaryKey({ columns: [t.owner, t.peer] }), index('contacts_peer').on(t.peer)],
 );

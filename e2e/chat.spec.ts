@@ -90,5 +90,10 @@ test('two users chat in real time with receipts, typing and presence; history su
   await contact(carol, alice.address).click();
   await expect(carol.page.getByTestId('message').filter({ hasText: 'Carol, call me' })).toBeVisible();
   await expect(toCarol).toHaveAttribute('data-status', 'read');
+  // Carol has not written to Alice nor added her: her presence is unknown to Alice until she answers.
+  await expect(contact(alice, carolWallet.address).getByTestId('presence')).toHaveAttribute('data-online', 'unknown');
+  await carol.page.getByTestId('composer-input').fill('Back now');
+  await carol.page.getByTestId('composer-input').press('Enter');
+  await expect(alice.page.getByTestId('message').filter({ hasText: 'Back now' })).toBeVisible();
   await expect(contact(alice, carolWallet.address).getByTestId('presence')).toHaveAttribute('data-online', 'true');
 });

@@ -20,8 +20,12 @@ export const contactsAdd = z.strictObject({
 
 export interface PresenceState {
   address: string;
-  online: boolean;
-  /** ISO time the user was last seen; null if never or online. */
+  /**
+   * null: unknown — the user does not share its presence with the asker (it has neither sent
+   * the asker a message nor added the asker as a contact).
+   */
+  online: boolean | null;
+  /** ISO time the user was last seen; null if never, online or unknown. */
   lastSeen: string | null;
 }
 

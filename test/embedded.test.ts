@@ -28,12 +28,14 @@ describe('embedded mode', () => {
     const bobWallet = Wallet.createRandom();
     const bob = await TestClient.signInAndConnect(node.url, bobWallet);
     await alice.request('contacts.add', { address: bob.address });
+    // Bob shares his presence with Alice by adding her.
+    await bob.request('contacts.add', { address: alice.address });
     const m = await alice.send(bob.address, 'hello embedded');
     expect((await bob.waitFor('chat.message', (x) => x.id === m.id)).text).toBe('hello embedded');
     await bob.request('chat.read', { peer: alice.address, upTo: m.id });
     await alice.waitFor('chat.receipt', (r) => r.status === 'read');
     await bob.close();
-    await alice.waitFor('presence.update', (p) => p.address === bob.address && !p.online);
+    await alice.waitFor('presence.update', (p) => p.address === bob.address && p.online === false);
     const missed = await alice.send(bob.address, 'while you were away');
     await alice.close();
 

@@ -6,6 +6,6 @@ export function presenceHandlers(presence: PresenceService): Pick<Handlers, 'con
   return {
     'contacts.list': (c) => presence.listContacts(c),
     'contacts.add': (c, r) => presence.addContact(c, r),
-    'presence.query': async (_c, r) => ({ presence: await presence.query(r.addresses) }),
+    'presence.query': async (c, r) => ({ presence: await presence.query(c.address, r.addresses) }),
   };
 }

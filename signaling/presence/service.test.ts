@@ -15,6 +15,7 @@ const ALICE = '0x1111111111111111111111111111111111111111';
 const BOB = '0x2222222222222222222222222222222222222222';
 const CAROL = '0x3333333333333333333333333333333333333333';
 const DAVE = '0x4444444444444444444444444444444444444444';
+const FRANK = '0x5555555555555555555555555555555555555555';
 /** An address whose checksummed form has upper-case letters. */
 const ERIN = getAddress(`0x${'ab'.repeat(20)}`);
 /** ERIN with the case of its first letter flipped: hex, but a wrong checksum. */
@@ -24,18 +25,31 @@ const ERIN_WRONG_CASE = ERIN.replace(/[a-fA-F]/, (c) => (c === c.toLowerCase() ?
 class FakeContacts {
   readonly rows: ContactRow[] = [];
   failWatchers: Error | null = null;
-  async add(owner: string, peer: string): Promise<ContactRow> {
+  private row(owner: string, peer: string): ContactRow {
     let row = this.rows.find((r) => r.owner === owner && r.peer === peer);
-    if (!row) this.rows.push((row = { owner, peer, addedAt: new Date(0), lastMessageId: null, lastMessageAt: null, unread: 0 }));
+    if (!row) this.rows.push((row = { owner, peer, addedAt: new Date(0), lastMessageId: null, lastMessageAt: null, unread: 0, sharesPresence: false }));
     return row;
+  }
+  /** contacts.add: the owner's row, sharing the owner's presence with the peer. */
+  async add(owner: string, peer: string): Promise<ContactRow & { startedSharing: boolean }> {
+    const row = this.row(owner, peer);
+    const startedSharing = !row.sharesPresence;
+    row.sharesPresence = true;
+    return Object.assign(row, { startedSharing });
+  }
+  /** A message stored from `sender` to `recipient`: both rows, the sender's one sharing. */
+  messaged(sender: string, recipient: string): void {
+    this.row(sender, recipient).sharesPresence = true;
+    this.row(recipient, sender);
   }
   async list(owner: string): Promise<ContactRow[]> {
     return this.rows.filter((r) => r.owner === owner);
   }
   async watchers(peer: string): Promise<string[]> {
     if (this.failWatchers) throw this.failWatchers;
-    return this.rows.filter((r) => r.peer === peer).map((r) => r.owner);
+    return this.rows.filter((w) => w.peer === peer && this.rows.some((s) => s.owner === peer && s.peer === w.owner && s.sharesPresence)).map((r) => r.owner);
   }
+  readonly sharingWith = vi.fn(async (viewer: string, owners: string[]) => new Set(owners.filter((o) => this.rows.some((r) => r.owner === o && r.peer === viewer && r.sharesPresence))));
 }
 
 class FakeUsers {
@@ -78,9 +92,9 @@ function setup() {
 describe('PresenceService: online and offline', () => {
   it('announces the first connection to the users who have this user as a contact, only to them', async () => {
     const t = setup();
-    await t.contacts.add(ALICE, BOB);
-    await t.contacts.add(DAVE, BOB);
-    await t.contacts.add(BOB, CAROL); // Bob's own contacts do not hear about him unless they added him.
+    t.contacts.messaged(BOB, ALICE);
+    t.contacts.messaged(BOB, DAVE);
+    await t.contacts.add(BOB, CAROL); // Bob shares with Carol, but she does not have him as a contact.
     for (const u of [ALICE, CAROL, DAVE]) await t.bus.subscribe(u);
     await t.presence.connected(fakeConnection(BOB).conn);
     await settle();
@@ -90,7 +104,7 @@ describe('PresenceService: online and offline', () => {
 
   it('says nothing on further connections, nor on disconnecting all but the last', async () => {
     const t = setup();
-    await t.contacts.add(ALICE, BOB);
+    t.contacts.messaged(BOB, ALICE);
     await t.bus.subscribe(ALICE);
     const a = fakeConnection(BOB).conn;
     const b = fakeConnection(BOB).conn;
@@ -105,7 +119,7 @@ describe('PresenceService: online and offline', () => {
 
   it('announces the last disconnection as offline with lastSeen and stores it', async () => {
     const t = setup();
-    await t.contacts.add(ALICE, BOB);
+    t.contacts.messaged(BOB, ALICE);
     await t.bus.subscribe(ALICE);
     const a = fakeConnection(BOB).conn;
     await t.presence.connected(a);
@@ -123,7 +137,7 @@ describe('PresenceService: online and offline', () => {
 
   it('does not announce a connection it never saw going away', async () => {
     const t = setup();
-    await t.contacts.add(ALICE, BOB);
+    t.contacts.messaged(BOB, ALICE);
     await t.bus.subscribe(ALICE);
     await t.presence.disconnected(fakeConnection(BOB).conn);
     await settle();
@@ -142,7 +156,7 @@ describe('PresenceService: online and offline', () => {
 
   it('announces offline even when the last-seen time cannot be stored, with a warning', async () => {
     const t = setup();
-    await t.contacts.add(ALICE, BOB);
+    t.contacts.messaged(BOB, ALICE);
     await t.bus.subscribe(ALICE);
     t.users.setLastSeen.mockRejectedValueOnce(new Error('database down'));
     await t.presence.wentOffline(BOB, 1_700_000_000_000);
@@ -175,7 +189,9 @@ describe('PresenceService: query', () => {
     t.users.stored.set(CAROL, new Date('2025-05-05T05:05:05.000Z'));
     t.users.lastSeen.mockClear();
 
-    const states = await t.presence.query([ALICE, BOB, CAROL, DAVE, ERIN.toLowerCase()]);
+    for (const u of [ALICE, BOB, CAROL, DAVE, ERIN]) await t.contacts.add(u, FRANK);
+
+    const states = await t.presence.query(FRANK, [ALICE, BOB, CAROL, DAVE, ERIN.toLowerCase()]);
     expect(states).toEqual([
       { address: ALICE, online: true, lastSeen: null },
       { address: BOB, online: false, lastSeen: new Date(bobSeen).toISOString() },
@@ -191,13 +207,13 @@ describe('PresenceService: query', () => {
   it('does not touch the database when every user is online', async () => {
     const t = setup();
     await t.presence.connected(fakeConnection(ALICE).conn);
-    expect(await t.presence.query([ALICE])).toEqual([{ address: ALICE, online: true, lastSeen: null }]);
+    expect(await t.presence.query(ALICE, [ALICE])).toEqual([{ address: ALICE, online: true, lastSeen: null }]);
     expect(t.users.lastSeen).not.toHaveBeenCalled();
   });
 
   it('rejects a malformed address', async () => {
     const t = setup();
-    await expect(t.presence.query(['0x123'])).rejects.toThrow();
+    await expect(t.presence.query(ALICE, ['0x123'])).rejects.toThrow();
   });
 });
 
@@ -206,9 +222,10 @@ describe('PresenceService: contacts', () => {
     const t = setup();
     const { conn } = fakeConnection(ALICE);
     await t.presence.connected(fakeConnection(ERIN).conn);
+    await t.contacts.add(ERIN, ALICE);
     const { contact } = await t.presence.addContact(conn, { id: 'r1', type: 'contacts.add', address: ERIN.toLowerCase() });
     expect(contact).toEqual({ address: ERIN, presence: { address: ERIN, online: true, lastSeen: null }, lastMessage: null, unread: 0 });
-    expect(t.contacts.rows).toEqual([expect.objectContaining({ owner: ALICE, peer: ERIN })]);
+    expect(t.contacts.rows).toContainEqual(expect.objectContaining({ owner: ALICE, peer: ERIN, sharesPresence: true }));
     expect(t.messages.byIds).toHaveBeenCalledWith([]);
   });
 
@@ -260,6 +277,8 @@ describe('PresenceService: contacts', () => {
     const { conn } = fakeConnection(ALICE);
     const withBob = await t.contacts.add(ALICE, BOB);
     await t.contacts.add(ALICE, CAROL);
+    await t.contacts.add(BOB, ALICE);
+    await t.contacts.add(CAROL, ALICE);
     withBob.lastMessageId = 42n;
     withBob.unread = 3;
     t.messages.stored.push({
@@ -296,5 +315,104 @@ describe('PresenceService: contacts', () => {
     expect(await t.presence.listContacts(fakeConnection(ALICE).conn)).toEqual({ contacts: [] });
     expect(t.messages.byIds).not.toHaveBeenCalled();
     expect(t.users.lastSeen).not.toHaveBeenCalled();
+  });
+});
+
+describe('PresenceService: privacy', () => {
+  it('a stranger who adds a user as contact gets no pushes, and unknown from query and contacts.list', async () => {
+    const t = setup();
+    const mallory = fakeConnection(DAVE).conn;
+    await t.presence.addContact(mallory, { id: 'r1', type: 'contacts.add', address: BOB });
+    await t.bus.subscribe(DAVE);
+    const bob = fakeConnection(BOB).conn;
+    await t.presence.connected(bob);
+    await t.presence.disconnected(bob);
+    await t.presence.connected(bob);
+    await settle();
+    expect(t.got).toEqual([]);
+    expect(await t.presence.query(DAVE, [BOB])).toEqual([{ address: BOB, online: null, lastSeen: null }]);
+    expect((await t.presence.listContacts(mallory)).contacts[0]!.presence).toEqual({ address: BOB, online: null, lastSeen: null });
+  });
+
+  it('an unknown user is not looked up in the presence store nor in the database', async () => {
+    const t = setup();
+    const live = vi.spyOn(t.store, 'query');
+    t.users.stored.set(ERIN, new Date('2025-05-05T05:05:05.000Z'));
+    expect(await t.presence.query(DAVE, [ERIN, ERIN.toLowerCase()])).toEqual([
+      { address: ERIN, online: null, lastSeen: null },
+      { address: ERIN, online: null, lastSeen: null },
+    ]);
+    expect(live).not.toHaveBeenCalled();
+    expect(t.users.lastSeen).not.toHaveBeenCalled();
+    expect(t.contacts.sharingWith).toHaveBeenCalledTimes(1);
+    expect(t.contacts.sharingWith).toHaveBeenCalledWith(DAVE, [ERIN]);
+  });
+
+  it('a user always sees its own presence', async () => {
+    const t = setup();
+    await t.presence.connected(fakeConnection(DAVE).conn);
+    expect(await t.presence.query(DAVE, [DAVE])).toEqual([{ address: DAVE, online: true, lastSeen: null }]);
+    expect(t.contacts.sharingWith).toHaveBeenCalledWith(DAVE, []);
+  });
+
+  it('answers each address by its own sharing: known and unknown in one query', async () => {
+    const t = setup();
+    t.contacts.messaged(BOB, DAVE);
+    t.contacts.messaged(DAVE, CAROL); // Dave wrote to Carol; Carol never answered.
+    await t.presence.connected(fakeConnection(BOB).conn);
+    await t.presence.connected(fakeConnection(CAROL).conn);
+    expect(await t.presence.query(DAVE, [BOB, CAROL])).toEqual([
+      { address: BOB, online: true, lastSeen: null },
+      { address: CAROL, online: null, lastSeen: null },
+    ]);
+    // Carol sees Dave, who wrote to her.
+    expect(await t.presence.query(CAROL, [DAVE])).toEqual([{ address: DAVE, online: false, lastSeen: null }]);
+  });
+
+  it('once the user messages the stranger, the stranger sees its presence and gets its pushes', async () => {
+    const t = setup();
+    const mallory = fakeConnection(DAVE).conn;
+    await t.presence.addContact(mallory, { id: 'r1', type: 'contacts.add', address: BOB });
+    await t.bus.subscribe(DAVE);
+    const bob = fakeConnection(BOB).conn;
+    await t.presence.connected(bob);
+    t.contacts.messaged(BOB, DAVE);
+    expect(await t.presence.query(DAVE, [BOB])).toEqual([{ address: BOB, online: true, lastSeen: null }]);
+    expect((await t.presence.listContacts(mallory)).contacts[0]!.presence).toEqual({ address: BOB, online: true, lastSeen: null });
+    await t.presence.disconnected(bob);
+    await settle();
+    expect(t.got).toEqual([expect.objectContaining({ user: DAVE, ev: 'presence.update', data: expect.objectContaining({ address: BOB, online: false }) })]);
+  });
+
+  it('once the user adds the stranger, the stranger is told at once, sees its presence and gets its pushes', async () => {
+    const t = setup();
+    const dave = fakeConnection(DAVE).conn;
+    await t.presence.addContact(dave, { id: 'r1', type: 'contacts.add', address: BOB });
+    await t.bus.subscribe(DAVE);
+    const bob = fakeConnection(BOB).conn;
+    await t.presence.connected(bob);
+    await settle();
+    expect(t.got).toEqual([]);
+    await t.presence.addContact(bob, { id: 'r2', type: 'contacts.add', address: DAVE });
+    await settle();
+    const online = { user: DAVE, ev: 'presence.update', data: { address: BOB, online: true, lastSeen: null }, skip: '' };
+    expect(t.got).toEqual([online]);
+    expect(await t.presence.query(DAVE, [BOB])).toEqual([{ address: BOB, online: true, lastSeen: null }]);
+    // Adding again changes nothing and says nothing.
+    await t.presence.addContact(bob, { id: 'r3', type: 'contacts.add', address: DAVE });
+    await t.presence.disconnected(bob);
+    await settle();
+    expect(t.got).toEqual([online, expect.objectContaining({ user: DAVE, data: expect.objectContaining({ address: BOB, online: false }) })]);
+  });
+
+  it('receiving messages does not share: only the sender side of a message shares', async () => {
+    const t = setup();
+    t.contacts.messaged(DAVE, BOB); // Dave (a stranger) writes to Bob; Bob has a row for Dave now, not sharing.
+    await t.bus.subscribe(DAVE);
+    await t.presence.connected(fakeConnection(BOB).conn);
+    await settle();
+    expect(t.got).toEqual([]);
+    expect(await t.presence.query(DAVE, [BOB])).toEqual([{ address: BOB, online: null, lastSeen: null }]);
+    expect(t.contacts.rows.find((r) => r.owner === BOB && r.peer === DAVE)).toMatchObject({ sharesPresence: false });
   });
 });

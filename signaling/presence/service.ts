@@ -7,11 +7,12 @@ import { BlockRtcError } from '../../protocol/errors.ts';
 import type { Logger } from '../../infra/logger.ts';
 import type { Events } from '../events.ts';
 import type { Connection } from '../ws/connection.ts';
-import type { PresenceStore } from './store.ts';
+import type { PresenceRecord, PresenceStore } from './store.ts';
 
 /**
  * Online/offline transitions (first and last device of a user, on any node) pushed to the
- * users that have this user as a contact — never broadcast to everyone.
+ * users that have this user as a contact and with whom this user shares its presence (it sent
+ * them a message or added them) — never broadcast to everyone. Queries answer the same rule.
  */
 export class PresenceService {
   constructor(
@@ -42,12 +43,20 @@ export class PresenceService {
     await this.announce({ address, online: false, lastSeen: new Date(at).toISOString() });
   }
 
-  async query(addresses: string[]): Promise<PresenceState[]> {
+  /**
+   * What `viewer` may know of these users: a user's presence is answered only to the users it
+   * shares it with (and to itself); the others are unknown (`online: null`).
+   */
+  async query(viewer: string, addresses: string[]): Promise<PresenceState[]> {
     const checked = addresses.map((a) => checksumAddress(a));
-    const live = await this.deps.store.query(checked);
-    const unknown = checked.filter((a) => !live.get(a)?.online && live.get(a)?.lastSeen == null);
-    const stored = unknown.length ? await this.deps.users.lastSeen(unknown) : new Map<string, Date | null>();
+    const others = [...new Set(checked.filter((a) => a !== viewer))];
+    const sharing = await this.deps.contacts.sharingWith(viewer, others);
+    const visible = [...new Set(checked.filter((a) => a === viewer || sharing.has(a)))];
+    const live = visible.length ? await this.deps.store.query(visible) : new Map<string, PresenceRecord>();
+    const unseen = visible.filter((a) => !live.get(a)?.online && live.get(a)?.lastSeen == null);
+    const stored = unseen.length ? await this.deps.users.lastSeen(unseen) : new Map<string, Date | null>();
     return checked.map((a) => {
+      if (a !== viewer && !sharing.has(a)) return { address: a, online: null, lastSeen: null };
       const r = live.get(a);
       if (r?.online) return { address: a, online: true, lastSeen: null };
       const seen = r?.lastSeen != null ? new Date(r.lastSeen) : (stored.get(a) ?? null);
@@ -63,7 +72,9 @@ export class PresenceService {
   async addContact(conn: Connection, req: Request<'contacts.add'>): Promise<ResultMap['contacts.add']> {
     const peer = checksumAddress(req.address);
     if (peer === conn.address) throw new BlockRtcError('SELF_MESSAGE', 'You cannot add yourself as a contact');
-    const row = await this.deps.contacts.add(conn.address, peer);
+    const { startedSharing, ...row } = await this.deps.contacts.add(conn.address, peer);
+    // The peer may have this user as a contact already and see it as unknown: tell it now.
+    if (startedSharing) this.deps.events.toUsers([peer], 'presence.update', { address: conn.address, online: true, lastSeen: null });
     const [contact] = await this.describe(conn.address, [row]);
     return { contact: contact! };
   }
@@ -71,7 +82,7 @@ export class PresenceService {
   private async describe(owner: string, rows: ContactRow[]): Promise<Contact[]> {
     if (rows.length === 0) return [];
     const [presence, last] = await Promise.all([
-      this.query(rows.map((r) => r.peer)),
+      this.query(owner, rows.map((r) => r.peer)),
       this.deps.messages.byIds(rows.filter((r) => r.lastMessageId !== null).map((r) => ({ conversation: conversationKey(owner, r.peer), id: r.lastMessageId! }))),
     ]);
     const byId = new Map(last.map((m) => [m.id, m]));

@@ -116,6 +116,9 @@ export class ChatView {
       row = { address: entry.peer, lastText: '', lastAt: null, unread: 0 };
       this.contacts.set(entry.peer, row);
       void this.client.presence.query([entry.peer]).catch(() => undefined);
+    } else if (live && !entry.outgoing && this.client.presence.isUnknown(entry.peer)) {
+      // A message from someone whose presence was unknown: they share it with us now.
+      void this.client.presence.query([entry.peer]).catch(() => undefined);
     }
     if (!row.lastAt || entry.createdAt >= row.lastAt) {
       row.lastAt = entry.createdAt;
@@ -142,7 +145,7 @@ export class ChatView {
         h(
           'button',
           { class: `contact${r.address === this.open ? ' active' : ''}`, 'data-testid': 'contact', 'data-address': r.address, onclick: () => this.openConversation(r.address) },
-          avatar(r.address, '', this.client.presence.isOnline(r.address)),
+          avatar(r.address, '', this.client.presence.onlineState(r.address)),
           h(
             'div',
             { class: 'body' },
@@ -174,7 +177,7 @@ export class ChatView {
     if (!sub || !this.open) return;
     const p = this.client.presence.get(this.open);
     sub.className = `sub${p?.online ? ' online' : ''}`;
-    sub.textContent = p?.online ? 'Online' : p?.lastSeen ? `Last seen ${relativeTime(p.lastSeen)}` : 'Offline';
+    sub.textContent = p?.online === null ? '—' : p?.online ? 'Online' : p?.lastSeen ? `Last seen ${relativeTime(p.lastSeen)}` : 'Offline';
   }
 
   private renderConversation(): void {

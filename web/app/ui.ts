@@ -56,12 +56,13 @@ export function shortAddress(address: string): string {
 }
 
 /** A colourful, stable avatar from the address (two hues from its bytes). */
-export function avatar(address: string, size: '' | 'lg' | 'xl' = '', online?: boolean): HTMLElement {
+/** `online` null: unknown presence (a grey dot, `data-online="unknown"`). */
+export function avatar(address: string, size: '' | 'lg' | 'xl' = '', online?: boolean | null): HTMLElement {
   const hex = address.replace(/^0x/i, '').toLowerCase();
   const a = Number.parseInt(hex.slice(0, 6) || '0', 16) % 360;
   const b = (a + 40 + (Number.parseInt(hex.slice(6, 10) || '0', 16) % 120)) % 360;
   const el = h('div', { class: `avatar ${size}`, style: `background: linear-gradient(135deg, hsl(${a} 75% 58%), hsl(${b} 70% 48%))` }, hex.slice(0, 2).toUpperCase());
-  if (online !== undefined) el.append(h('span', { class: 'dot', 'data-testid': 'presence', 'data-online': String(online) }));
+  if (online !== undefined) el.append(h('span', { class: 'dot', 'data-testid': 'presence', 'data-online': online === null ? 'unknown' : String(online) }));
   return el;
 }
 

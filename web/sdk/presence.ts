@@ -7,7 +7,11 @@ export interface PresenceEvents {
   change: PresenceState;
 }
 
-/** Online/offline of contacts: pushed by the server for contacts, queried for anyone else. */
+/**
+ * Online/offline of contacts: pushed by the server for contacts, queried for anyone else.
+ * A user who does not share its presence with us (it has neither messaged nor added us) is
+ * unknown: `online` is null.
+ */
 export class PresenceClient extends Emitter<PresenceEvents> {
   private readonly states = new Map<string, PresenceState>();
 
@@ -24,8 +28,20 @@ export class PresenceClient extends Emitter<PresenceEvents> {
     return this.states.get(normalize(address)) ?? null;
   }
 
+  /** True only when the user is known to be online; false also when unknown. */
   isOnline(address: string): boolean {
     return this.get(address)?.online ?? false;
+  }
+
+  /** Online, offline, or null when the user does not share its presence with us. */
+  onlineState(address: string): boolean | null {
+    const p = this.get(address);
+    return p ? p.online : false;
+  }
+
+  /** The user does not share its presence with us (the server answered unknown). */
+  isUnknown(address: string): boolean {
+    return this.get(address)?.online === null;
   }
 
   async query(addresses: string[]): Promise<PresenceState[]> {
