@@ -1,6 +1,6 @@
 import { CLOSE } from '../protocol/errors.ts';
 import type { Logger } from '../infra/logger.ts';
-import type { Sessions } from './sessions.ts';
+import type { Connections } from './connections.ts';
 import type { Connection } from './ws/connection.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -18,10 +18,10 @@ const CLOSE_HANDSHAKE_MS = 1500;
  * (answers, events) has left the process; only sockets that do not answer the close in
  * time are left for the caller to terminate. All of it bounded by `deadline`.
  */
-export async function drainConnections(opts: { sessions: Sessions; writesDone: () => Promise<void>; deadline: number; reason: string; log: Logger }): Promise<void> {
-  const { sessions, writesDone, deadline, reason, log } = opts;
-  log.info({ connections: sessions.size, deadlineMs: deadline - Date.now() }, 'draining');
-  const conns = sessions.all();
+export async function drainConnections(opts: { connections: Connections; writesDone: () => Promise<void>; deadline: number; reason: string; log: Logger }): Promise<void> {
+  const { connections, writesDone, deadline, reason, log } = opts;
+  log.info({ connections: connections.size, deadlineMs: deadline - Date.now() }, 'draining');
+  const conns = connections.all();
   for (const c of conns) c.event('session.draining', { reason, reconnectInMs: 0 });
   const settle = async () => {
     // Requests read after the draining event may add writes: wait until a round adds none.

@@ -6,7 +6,7 @@ import type { SessionService } from './auth/session-service.ts';
 import type { Connection } from './ws/connection.ts';
 import type { PresenceService } from './presence/service.ts';
 import type { PresenceStore } from './presence/store.ts';
-import type { Sessions } from './sessions.ts';
+import type { Connections } from './connections.ts';
 
 export interface Housekeeping {
   /** The presence heartbeat stops first when draining (the other nodes sweep after us). */
@@ -22,14 +22,14 @@ export interface Housekeeping {
  */
 export async function startHousekeeping(deps: {
   config: Config;
-  sessions: Sessions;
+  connections: Connections;
   auth: SessionService;
   attachments: AttachmentStore;
   presenceStore: PresenceStore;
   presence: PresenceService;
   log: Logger;
 }): Promise<Housekeeping> {
-  const { config, sessions, auth, attachments, presenceStore, presence, log } = deps;
+  const { config, connections, auth, attachments, presenceStore, presence, log } = deps;
   // Refresh at 75 % of the lifetime (at least 5 s before expiry).
   const refreshBefore = Math.max(5_000, config.auth.tokenTtlSec * 250);
   let lastPing = Date.now();
@@ -47,7 +47,7 @@ export async function startHousekeeping(deps: {
     const now = Date.now();
     const pingRound = now - lastPing >= config.ws.pingIntervalMs;
     if (pingRound) lastPing = now;
-    sessions.forEach((conn) => {
+    connections.forEach((conn) => {
       if (conn.closed) return;
       if (pingRound) {
         if (!conn.alive) return void conn.ws.terminate();

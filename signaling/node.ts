@@ -31,7 +31,7 @@ import { webAppRoutes } from './http/webapp.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
 import { presenceHandlers } from './presence/handlers.ts';
 import { PresenceService } from './presence/service.ts';
-import { Sessions } from './sessions.ts';
+import { Connections } from './connections.ts';
 import { Dispatcher, type Handlers } from './ws/dispatch.ts';
 import { Gateway } from './ws/gateway.ts';
 
@@ -69,12 +69,12 @@ export async function startSignaling({ config, database, log, extend, backends: 
   const tokens = new TokenService(config.auth.jwtSecret, config.auth.tokenTtlSec);
   const events = new Events(backends.bus, log);
   const writer = new GroupCommitWriter(new MessageStore(database.writer), metrics, 500, 2, log);
-  const sessions = new Sessions(backends.bus, metrics, log, config.ws.maxBufferedBytes);
+  const connections = new Connections(backends.bus, metrics, log, config.ws.maxBufferedBytes);
   const auth = new SessionService(
     backends.authSessions,
     tokens,
     { maxAgeSec: config.auth.sessionMaxAgeSec, maxConnectionsPerUser: config.auth.maxConnectionsPerUser },
-    sessions,
+    connections,
   );
   const chat = new ChatService({ config, messages, attachments, writer, events, limiter: backends.limiter, metrics, log });
   const presence = new PresenceService({ store: backends.presence, contacts, messages, users, events, log });
@@ -92,14 +92,14 @@ export async function startSignaling({ config, database, log, extend, backends: 
     dispatcher,
     {
       opened: async (conn) => {
-        await sessions.add(conn);
+        await connections.add(conn);
         await presence.connected(conn);
       },
       closed: async (conn) => {
         // While draining, the process leaves its presence records to the sweep of the
         // other nodes, so users who reconnect elsewhere never flicker offline.
         calls.connectionClosed(conn);
-        await sessions.remove(conn, draining);
+        await connections.remove(conn, draining);
         if (!draining) await presence.disconnected(conn);
       },
     },
@@ -121,7 +121,7 @@ export async function startSignaling({ config, database, log, extend, backends: 
   await app.listen({ host: config.http.host, port: config.http.port });
   const { port } = app.server.address() as AddressInfo;
   const url = `http://${config.http.host.includes(':') ? `[${config.http.host}]` : config.http.host}:${port}`;
-  const housekeeping = await startHousekeeping({ config, sessions, auth, attachments, presenceStore: backends.presence, presence, log });
+  const housekeeping = await startHousekeeping({ config, connections, auth, attachments, presenceStore: backends.presence, presence, log });
   log.info({ url, backends: backends.kind, database: database.kind }, 'signaling node listening');
 
   let closed = false;
@@ -136,7 +136,7 @@ export async function startSignaling({ config, database, log, extend, backends: 
       gateway.draining = true;
       metrics.draining.set(1);
       housekeeping.stopHeartbeat();
-      await drainConnections({ sessions, writesDone: () => writer.flushed(), deadline: Date.now() + config.drainTimeoutMs, reason, log });
+      await drainConnections({ connections, writesDone: () => writer.flushed(), deadline: Date.now() + config.drainTimeoutMs, reason, log });
       await node.close();
     },
     async close() {
@@ -145,7 +145,7 @@ export async function startSignaling({ config, database, log, extend, backends: 
       housekeeping.stop();
       calls.stop();
       events.stop();
-      for (const c of sessions.all()) c.ws.terminate();
+      for (const c of connections.all()) c.ws.terminate();
       await writer.flushed();
       await app.close();
       await sfu.close();

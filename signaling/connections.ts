@@ -9,7 +9,7 @@ import type { Logger } from '../infra/logger.ts';
  * The connections this node holds, by user. Subscribes the node to a user's bus channel
  * while it holds at least one of that user's connections.
  */
-export class Sessions {
+export class Connections {
   private readonly byUser = new Map<string, Set<Connection>>();
   private count = 0;
 

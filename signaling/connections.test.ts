@@ -3,7 +3,7 @@ import { encodeDelivery } from '../infra/bus/bus.ts';
 import { MemoryBus } from '../infra/bus/memory.ts';
 import { captureLog, fakeConnection, settle } from '../testkit/fakes.ts';
 import { createMetrics } from './metrics.ts';
-import { Sessions } from './sessions.ts';
+import { Connections } from './connections.ts';
 
 const ALICE = '0x1111111111111111111111111111111111111111';
 const BOB = '0x2222222222222222222222222222222222222222';
@@ -15,39 +15,39 @@ function setup() {
   const unsubscribe = vi.spyOn(bus, 'unsubscribe');
   const metrics = createMetrics();
   const cap = captureLog();
-  const sessions = new Sessions(bus, metrics, cap.log, MAX_BUFFERED);
+  const connections = new Connections(bus, metrics, cap.log, MAX_BUFFERED);
   const gauge = async () => (await metrics.connections.get()).values[0]?.value ?? 0;
-  return { bus, subscribe, unsubscribe, metrics, cap, sessions, gauge };
+  return { bus, subscribe, unsubscribe, metrics, cap, connections, gauge };
 }
 
 const frame = (n: number) => JSON.stringify({ ev: 'chat.typing', data: { from: BOB, typing: n > 0 } });
 
-describe('Sessions: subscriptions', () => {
+describe('Connections: subscriptions', () => {
   it("subscribes to a user's channel once for the first connection and unsubscribes once after the last", async () => {
     const t = setup();
     const a = fakeConnection(ALICE).conn;
     const b = fakeConnection(ALICE).conn;
-    await t.sessions.add(a);
-    await t.sessions.add(b);
+    await t.connections.add(a);
+    await t.connections.add(b);
     expect(t.subscribe).toHaveBeenCalledTimes(1);
     expect(t.subscribe).toHaveBeenCalledWith(ALICE);
-    expect(t.sessions.size).toBe(2);
+    expect(t.connections.size).toBe(2);
     expect(await t.gauge()).toBe(2);
 
-    await t.sessions.remove(a);
+    await t.connections.remove(a);
     expect(t.unsubscribe).not.toHaveBeenCalled();
-    await t.sessions.remove(b);
+    await t.connections.remove(b);
     expect(t.unsubscribe).toHaveBeenCalledTimes(1);
     expect(t.unsubscribe).toHaveBeenCalledWith(ALICE);
-    expect(t.sessions.size).toBe(0);
+    expect(t.connections.size).toBe(0);
     expect(await t.gauge()).toBe(0);
-    expect(t.sessions.local(ALICE)).toBeUndefined();
+    expect(t.connections.local(ALICE)).toBeUndefined();
   });
 
   it('subscribes per user', async () => {
     const t = setup();
-    await t.sessions.add(fakeConnection(ALICE).conn);
-    await t.sessions.add(fakeConnection(BOB).conn);
+    await t.connections.add(fakeConnection(ALICE).conn);
+    await t.connections.add(fakeConnection(BOB).conn);
     expect(t.subscribe.mock.calls).toEqual([[ALICE], [BOB]]);
   });
 
@@ -55,66 +55,66 @@ describe('Sessions: subscriptions', () => {
     const t = setup();
     const a = fakeConnection(ALICE).conn;
     const b = fakeConnection(ALICE).conn;
-    await t.sessions.add(a);
-    await t.sessions.remove(b);
-    await t.sessions.remove(fakeConnection(BOB).conn);
-    expect(t.sessions.size).toBe(1);
-    await t.sessions.remove(a);
-    await t.sessions.remove(a);
-    expect(t.sessions.size).toBe(0);
+    await t.connections.add(a);
+    await t.connections.remove(b);
+    await t.connections.remove(fakeConnection(BOB).conn);
+    expect(t.connections.size).toBe(1);
+    await t.connections.remove(a);
+    await t.connections.remove(a);
+    expect(t.connections.size).toBe(0);
     expect(t.unsubscribe).toHaveBeenCalledTimes(1);
   });
 
   it('keeps the subscription when asked to (draining)', async () => {
     const t = setup();
     const a = fakeConnection(ALICE).conn;
-    await t.sessions.add(a);
-    await t.sessions.remove(a, true);
+    await t.connections.add(a);
+    await t.connections.remove(a, true);
     expect(t.unsubscribe).not.toHaveBeenCalled();
-    expect(t.sessions.size).toBe(0);
+    expect(t.connections.size).toBe(0);
   });
 
   it('subscribes again for a user who comes back', async () => {
     const t = setup();
     const a = fakeConnection(ALICE).conn;
-    await t.sessions.add(a);
-    await t.sessions.remove(a);
-    await t.sessions.add(fakeConnection(ALICE).conn);
+    await t.connections.add(a);
+    await t.connections.remove(a);
+    await t.connections.add(fakeConnection(ALICE).conn);
     expect(t.subscribe).toHaveBeenCalledTimes(2);
   });
 
   it('lets a failed subscription reach the caller (the gateway refuses the connection)', async () => {
     const t = setup();
     t.subscribe.mockRejectedValueOnce(new Error('redis down'));
-    await expect(t.sessions.add(fakeConnection(ALICE).conn)).rejects.toThrow('redis down');
+    await expect(t.connections.add(fakeConnection(ALICE).conn)).rejects.toThrow('redis down');
   });
 
   it('logs a failed unsubscription instead of throwing', async () => {
     const t = setup();
     const a = fakeConnection(ALICE).conn;
-    await t.sessions.add(a);
+    await t.connections.add(a);
     t.unsubscribe.mockRejectedValueOnce(new Error('redis down'));
-    await expect(t.sessions.remove(a)).resolves.toBeUndefined();
+    await expect(t.connections.remove(a)).resolves.toBeUndefined();
     expect(t.cap.at('warn')).toEqual([expect.objectContaining({ msg: 'unsubscribe failed' })]);
-    expect(t.sessions.size).toBe(0);
+    expect(t.connections.size).toBe(0);
   });
 
   it('lists every connection it holds', async () => {
     const t = setup();
     const conns = [fakeConnection(ALICE).conn, fakeConnection(ALICE).conn, fakeConnection(BOB).conn];
-    for (const c of conns) await t.sessions.add(c);
-    expect(new Set(t.sessions.all())).toEqual(new Set(conns));
-    expect(t.sessions.local(ALICE)?.size).toBe(2);
+    for (const c of conns) await t.connections.add(c);
+    expect(new Set(t.connections.all())).toEqual(new Set(conns));
+    expect(t.connections.local(ALICE)?.size).toBe(2);
   });
 });
 
-describe('Sessions: delivery', () => {
+describe('Connections: delivery', () => {
   it("writes a user's frames to each of that user's connections, except the skipped one", async () => {
     const t = setup();
     const a = fakeConnection(ALICE);
     const b = fakeConnection(ALICE);
     const other = fakeConnection(BOB);
-    for (const c of [a, b, other]) await t.sessions.add(c.conn);
+    for (const c of [a, b, other]) await t.connections.add(c.conn);
     await t.bus.publish(ALICE, encodeDelivery(frame(1), a.conn.id));
     await t.bus.publish(ALICE, encodeDelivery(frame(2)));
     await settle();
@@ -127,8 +127,8 @@ describe('Sessions: delivery', () => {
     const t = setup();
     const a = fakeConnection(ALICE);
     const b = fakeConnection(ALICE);
-    await t.sessions.add(a.conn);
-    await t.sessions.add(b.conn);
+    await t.connections.add(a.conn);
+    await t.connections.add(b.conn);
     a.conn.close(1000, 'bye');
     await t.bus.publish(ALICE, encodeDelivery(frame(1), '', Date.now()));
     await settle();
@@ -142,8 +142,8 @@ describe('Sessions: delivery', () => {
     const t = setup();
     const slow = fakeConnection(ALICE);
     const fine = fakeConnection(ALICE);
-    await t.sessions.add(slow.conn);
-    await t.sessions.add(fine.conn);
+    await t.connections.add(slow.conn);
+    await t.connections.add(fine.conn);
     slow.ws.bufferedAmount = MAX_BUFFERED; // at the limit: still written
     await t.bus.publish(ALICE, encodeDelivery(frame(1)));
     await settle();
@@ -163,8 +163,8 @@ describe('Sessions: delivery', () => {
     const t = setup();
     const a = fakeConnection(ALICE);
     const b = fakeConnection(ALICE);
-    await t.sessions.add(a.conn);
-    await t.sessions.add(b.conn);
+    await t.connections.add(a.conn);
+    await t.connections.add(b.conn);
     await t.bus.publish(ALICE, encodeDelivery(frame(1), '', Date.now() - 20));
     await t.bus.publish(ALICE, encodeDelivery(frame(2)));
     await settle();
@@ -177,8 +177,8 @@ describe('Sessions: delivery', () => {
   it('drops deliveries for users it holds no connection of', async () => {
     const t = setup();
     const a = fakeConnection(ALICE);
-    await t.sessions.add(a.conn);
-    await t.sessions.remove(a.conn, true); // still subscribed, no connection left
+    await t.connections.add(a.conn);
+    await t.connections.remove(a.conn, true); // still subscribed, no connection left
     await t.bus.publish(ALICE, encodeDelivery(frame(1)));
     await settle();
     expect(a.ws.sent).toEqual([]);
