@@ -93,6 +93,8 @@ export const CLOSE = {
   INTERNAL_ERROR: 1011,
   SERVICE_RESTART: 1012,
   TRY_AGAIN_LATER: 1013,
+  /** Sent by a client that got no `session.hello` in time. */
+  NO_HELLO: 4000,
   TOKEN_EXPIRED: 4001,
   SESSION_ENDED: 4003,
   SLOW_CONSUMER: 4008,

@@ -69,6 +69,36 @@ describe('Engine session', () => {
     expect(FakeSocket.last.protocols[1]).toBe('bearer.tok-b');
   });
 
+  it('reconnects with the newest token another tab stored (a refresh there supersedes ours)', async () => {
+    const storage = new MemoryStore();
+    const engine = engineWith({ address: ME, token: 'tok-a', expiresAt: hour() }, storage);
+    engine.resume();
+    const ws = await open(engine);
+    // Another tab of the same session refreshed and stored its newer token.
+    writeJson(storage, SESSION_KEY, { address: ME, token: 'tok-other-tab', expiresAt: hour() + 120_000 });
+    ws.drop();
+    await new Promise((r) => setTimeout(r, 0));
+    await settle();
+    expect(FakeSocket.instances).toHaveLength(2);
+    expect(FakeSocket.last.protocols[1]).toBe('bearer.tok-other-tab');
+  });
+
+  it('forgets the session and stops reconnecting when the server ends it (close 4003)', async () => {
+    const storage = new MemoryStore();
+    const engine = engineWith({ address: ME, token: 'tok-a', expiresAt: hour() }, storage);
+    engine.resume();
+    const sessions = vi.fn();
+    engine.on('session', sessions);
+    const ws = await open(engine);
+    ws.drop(4003, 'session ended');
+    await new Promise((r) => setTimeout(r, 0));
+    await settle();
+    expect(sessions).toHaveBeenCalledWith(null);
+    expect(engine.session).toBeNull();
+    expect(readJson<Session>(storage, SESSION_KEY)).toBeNull();
+    expect(FakeSocket.instances).toHaveLength(1);
+  });
+
   it('asks for a fresh token right after connecting when the current one is about to expire', async () => {
     const engine = engineWith({ address: ME, token: 'tok-a', expiresAt: Date.now() + 60_000 });
     engine.resume();

@@ -1,4 +1,5 @@
 import type { TokenResponse } from '../../protocol/index.ts';
+import { CLOSE } from '../../protocol/errors.ts';
 import { signInWithEthereum, tokenExpiry, type Eip1193Provider, type SignInOptions } from './auth.ts';
 import { BlockRtcClientError } from './errors.ts';
 import { Emitter } from './events.ts';
@@ -70,6 +71,10 @@ export class Engine extends Emitter<EngineEvents> {
       ...(options.requestTimeoutMs ? { requestTimeoutMs: options.requestTimeoutMs } : {}),
       ...(options.WebSocketImpl ? { WebSocketImpl: options.WebSocketImpl } : {}),
     });
+    // The session was signed out (here, in another tab, or on the server) or reached its end.
+    this.signal.on('signal.close', ({ code }) => {
+      if (code === CLOSE.SESSION_ENDED) this.forgetSession();
+    });
     this.signal.on('session.token', (t) => this.setSession({ address: this._session?.address ?? '', token: t.token, expiresAt: Date.parse(t.expiresAt) }));
     this.signal.on('signal.state', ({ state }) => this.emit('state', state));
     this.signal.on('signal.open', () => void this.refreshIfAging());
@@ -119,7 +124,14 @@ export class Engine extends Emitter<EngineEvents> {
     return this.signal.connect();
   }
 
+  /** Ends the session on the server too (its other sockets close), then forgets it here. */
   signOut(): void {
+    const token = this._session?.token;
+    if (token) void fetch(`${this.baseUrl}/auth/signout`, { method: 'POST', headers: { authorization: `Bearer ${token}` } }).catch(() => undefined);
+    this.forgetSession();
+  }
+
+  private forgetSession(): void {
     this.signal.close();
     this._session = null;
     this.storage.removeItem(SESSION_KEY);
@@ -150,6 +162,10 @@ export class Engine extends Emitter<EngineEvents> {
 
   /** The token for the next connection; signs in again only if allowed. */
   private async usableToken(): Promise<string | null> {
+    // Tabs share one stored session: another tab may hold a newer token (a refresh makes
+    // the older ones stop working shortly after).
+    const stored = readJson<Session>(this.storage, SESSION_KEY);
+    if (stored && this._session && stored.address === this._session.address && stored.expiresAt > this._session.expiresAt) this._session = stored;
     const s = this._session;
     if (s && s.expiresAt - EXPIRY_MARGIN_MS > Date.now()) return s.token;
     if (!this.options.autoReauth || !this.provider) return null;

@@ -3,6 +3,7 @@ import { BlockRtcClientError } from './errors.ts';
 import { Emitter } from './events.ts';
 
 import { BEARER_PROTOCOL_PREFIX, SUBPROTOCOL } from '../../protocol/constants.ts';
+import { CLOSE } from '../../protocol/errors.ts';
 
 export { BEARER_PROTOCOL_PREFIX, SUBPROTOCOL };
 
@@ -170,7 +171,7 @@ export class SignalClient extends Emitter<SignalClientEvents> {
     this.retryTimer = null;
     const ws = this.ws;
     this.ws = null;
-    if (ws && ws.readyState <= 1) ws.close(1000, 'client closing');
+    if (ws && ws.readyState <= 1) ws.close(CLOSE.NORMAL, 'client closing');
     this.failPending('connection closed');
     this.setState('closed');
   }
@@ -180,7 +181,7 @@ export class SignalClient extends Emitter<SignalClientEvents> {
     this.wanted = true;
     const ws = this.ws;
     this.ws = null;
-    if (ws && ws.readyState <= 1) ws.close(1000, 'reconnecting');
+    if (ws && ws.readyState <= 1) ws.close(CLOSE.NORMAL, 'reconnecting');
     this.failPending('reconnecting');
     this.attempt = 0;
     this.retryNow();
@@ -239,7 +240,7 @@ export class SignalClient extends Emitter<SignalClientEvents> {
     }
     this.ws = ws;
     const helloTimer = setTimeout(() => {
-      if (this.ws === ws && this._state !== 'open') ws.close(4000, 'no hello');
+      if (this.ws === ws && this._state !== 'open') ws.close(CLOSE.NO_HELLO, 'no hello');
     }, this.options.connectTimeoutMs ?? 10_000);
     ws.onmessage = (e: MessageEvent) => {
       if (this.ws !== ws || typeof e.data !== 'string') return;
