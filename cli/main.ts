@@ -10,7 +10,7 @@ import { startSignaling, type SignalingNode } from '../signaling/node.ts';
 import { createBackends } from '../signaling/backends.ts';
 import { createRedisPair } from '../infra/redis/connect.ts';
 import { coturnConfig } from '../turn/coturn.ts';
-import { startSfu, type SfuNode } from '../sfu/node.ts';
+import type { SfuNode } from '../sfu/node.ts';
 import { createSfuRegistry } from '../sfu/registry/create.ts';
 import type { Config } from '../config/config.ts';
 import type { Logger } from '../infra/logger.ts';
@@ -126,7 +126,8 @@ async function run(mode: Mode, config: Config, log: Logger, argv: string[]): Pro
   // The embedded mode runs an SFU node in this process; with Redis it also joins the fleet.
   const backends = createBackends(config, log);
   let sfuNode: SfuNode | null = null;
-  if (mode === 'all') sfuNode = await startSfu({ config, log, registry: backends.registry, ...(backends.redis ? { redis: backends.redis } : {}) });
+  // mediasoup (~20 MB) is loaded only by the roles that run media.
+  if (mode === 'all') sfuNode = await (await import('../sfu/node.ts')).startSfu({ config, log, registry: backends.registry, ...(backends.redis ? { redis: backends.redis } : {}) });
   const signaling = await startSignaling({ config, database, log, backends, ...(sfuNode && !backends.redis ? { localSfu: sfuNode } : {}) });
   node = signaling;
   // Print where people reach the app: sign-in messages are bound to the public origin, and a
@@ -146,6 +147,7 @@ async function run(mode: Mode, config: Config, log: Logger, argv: string[]): Pro
 
 async function runSfu(config: Config, log: Logger): Promise<number> {
   const redis = createRedisPair(config.redis, log);
+  const { startSfu } = await import('../sfu/node.ts');
   const node = await startSfu({ config, log, registry: createSfuRegistry(config, redis.cmd), redis, http: true });
   onShutdown(config, log, () => node.drain(), async () => {
     redis.cmd.disconnect();
