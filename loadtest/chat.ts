@@ -29,6 +29,7 @@ export class ChatMix {
     this.pad = 'x'.repeat(Math.max(0, mix.textBytes - 40));
     for (const u of users.list) {
       this.seen.set(u, new Set());
+      if (u.conn) this.everConnected.add(u);
       u.handlers['chat.message'] = (user, m) => this.onMessage(user, m, true);
       u.handlers['chat.receipt'] = (_user, r) => this.onReceipt(r);
       u.handlers['chat.typing'] = () => counters.typingReceived++;

@@ -129,7 +129,8 @@ export async function runLoadtest(o: LoadtestOptions, log: (line: string) => voi
       p.mixStartedAt = Date.now() + 300;
       ok = await all({ type: 'mix', at: p.mixStartedAt, until: p.mixStartedAt + o.durationSec * 1000 }, 'mixDone');
     }
-    p.mixEndedAt = Math.max(Date.now(), p.mixStartedAt);
+    // Rates are over the planned mix (answers and deliveries of its last sends still count).
+    p.mixEndedAt = p.mixStartedAt ? Math.min(Date.now(), p.mixStartedAt + o.durationSec * 1000) : 0;
     phase = 'stop';
     const done = Promise.all(workers.map((w) => w.next('done')));
     for (const w of workers) w.send({ type: 'stop' });
