@@ -152,20 +152,26 @@ export class MediaPeer {
     const producer = await this.send.produce({ track });
     this.ownProducers.add(producer.id);
     let seq = 1;
-    let ts = 0;
-    const write = (payload: Buffer, marker: boolean) => {
+    const write = (payload: Buffer, ts: number, marker: boolean) => {
       track.writeRtp(new RtpPacket(new RtpHeader({ payloadType: 96, sequenceNumber: seq++ & 0xffff, timestamp: ts >>> 0, marker, ssrc: 0 }), payload));
+    };
+    // Paced by the clock, not by timer callbacks: a late timer sends what is due (RTP time
+    // follows the media clock), so the bitrate holds when the process is busy.
+    const paced = (periodMs: number, frame: (n: number) => void) => {
+      const t0 = performance.now();
+      let sent = 0;
+      this.timers.push(
+        setInterval(() => {
+          const due = Math.floor((performance.now() - t0) / periodMs);
+          for (; sent < due; sent++) frame(sent);
+        }, periodMs),
+      );
     };
     if (kind === 'audio') {
       // One Opus-sized packet every 20 ms.
       const bytes = Math.max(10, Math.round((kbps * 1000) / 8 / 50));
       const payload = Buffer.alloc(bytes, 0xf8);
-      this.timers.push(
-        setInterval(() => {
-          ts += 960;
-          write(payload, true);
-        }, 20),
-      );
+      paced(20, (n) => write(payload, n * 960, true));
     } else {
       // A VP8 key frame every 1/15 s, split into packets of at most MAX_PAYLOAD bytes.
       const frameBytes = Math.max(20, Math.round((kbps * 1000) / 8 / VIDEO_FPS));
@@ -173,12 +179,9 @@ export class MediaPeer {
       const first = vp8Packet(Math.min(frameBytes, MAX_PAYLOAD), true);
       const rest = vp8Packet(MAX_PAYLOAD, false);
       const last = vp8Packet(frameBytes - (parts - 1) * MAX_PAYLOAD, false);
-      this.timers.push(
-        setInterval(() => {
-          ts += 90000 / VIDEO_FPS;
-          for (let i = 0; i < parts; i++) write(i === 0 ? first : i === parts - 1 ? last : rest, i === parts - 1);
-        }, 1000 / VIDEO_FPS),
-      );
+      paced(1000 / VIDEO_FPS, (n) => {
+        for (let i = 0; i < parts; i++) write(i === 0 ? first : i === parts - 1 ? last : rest, n * (90000 / VIDEO_FPS), i === parts - 1);
+      });
     }
   }
 
