@@ -60,6 +60,12 @@ export class ChatMix {
     every(this.mix.churnPerMin, (u) => void this.churn(u), this.users.list.filter((u) => !u.inCall));
   }
 
+  /** Stops sending at once (an early stop). */
+  halt(): void {
+    this.sending = false;
+    for (const t of this.timers) clearTimeout(t);
+  }
+
   /** Stops sending, then waits (bounded) for answers and deliveries to catch up. */
   async stop(graceMs: number): Promise<void> {
     this.sending = false;
@@ -72,8 +78,11 @@ export class ChatMix {
       counters.receiptAcked + counters.receiptFailed >= counters.receiptDeliveredSent + counters.receiptReadSent &&
       this.users.list.every((u) => u.away === false);
     while (!settled() && nowMs() < until) await new Promise((r) => setTimeout(r, 50));
-    // Receipt events to the senders follow the acks of the receipts.
-    await new Promise((r) => setTimeout(r, 200));
+    // Receipt events reach the senders after the receipts were answered. With churn a sender
+    // may have been away when its receipt went out, so then only a short wait.
+    const reported = () => counters.receiptDeliveredIdsReceived >= counters.chatDelivered;
+    const receiptsUntil = Math.min(until, nowMs() + (this.mix.churnPerMin > 0 ? 300 : 3000));
+    while (!reported() && nowMs() < receiptsUntil) await new Promise((r) => setTimeout(r, 50));
   }
 
   private send(u: User): void {

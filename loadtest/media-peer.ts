@@ -93,14 +93,31 @@ export class MediaPeer {
   private timers: NodeJS.Timeout[] = [];
   private closed = false;
   readonly ownProducers = new Set<string>();
+  /** Settles once the transports exist (a call.producer event can come before). */
+  private readonly started: Promise<void>;
+  private markStarted!: (err?: unknown) => void;
 
   constructor(
     private readonly conn: Conn,
     readonly callId: string,
     readonly deviceId: string,
-  ) {}
+  ) {
+    this.started = new Promise((resolve, reject) => (this.markStarted = (err) => (err === undefined ? resolve() : reject(err))));
+    this.started.catch(() => undefined);
+  }
 
   async start(): Promise<JoinResult> {
+    try {
+      await this.setUp();
+      this.markStarted();
+    } catch (err) {
+      this.markStarted(err);
+      throw err;
+    }
+    return this.join;
+  }
+
+  private async setUp(): Promise<void> {
     this.join = await this.conn.request('call.join', { callId: this.callId, device: this.deviceId });
     this.device = new Device(
       {
@@ -115,7 +132,6 @@ export class MediaPeer {
     await this.device.load({ routerRtpCapabilities: this.join.rtpCapabilities as unknown as types.RtpCapabilities });
     this.send = await this.transport('send');
     this.recv = await this.transport('recv');
-    return this.join;
   }
 
   private async transport(direction: 'send' | 'recv'): Promise<Transport> {
@@ -190,6 +206,7 @@ export class MediaPeer {
     if (this.tracks.has(p.producerId) || this.ownProducers.has(p.producerId) || this.closed) return;
     const stats = new TrackStats(p.producerId, p.address, p.kind, p.kind === 'audio' ? 48000 : 90000);
     this.tracks.set(p.producerId, stats);
+    await this.started;
     const info = await this.conn.request('call.consume', {
       callId: this.callId,
       transportId: this.recv.id,

@@ -3,8 +3,8 @@
  * the users and runs the phases it is told to — sign in, connect, mix, stop — reporting its
  * tallies every second. It leaves if the orchestrator goes away, and has a watchdog.
  */
-import { CallMix } from './calls.ts';
 import { ChatMix } from './chat.ts';
+import type { CallMix } from './calls.ts';
 import type { FromWorker, ToWorker, WorkerPlan } from './ipc.ts';
 import { counters, status } from './state.ts';
 import { Users } from './users.ts';
@@ -19,8 +19,9 @@ setTimeout(() => process.exit(3), Number(process.env.LOADTEST_WORKER_MAX_LIFE_MS
 
 let plan: WorkerPlan;
 let users: Users;
-let chat: ChatMix;
-let calls: CallMix;
+let chat: ChatMix | null = null;
+let calls: CallMix | null = null;
+let callsModule: Promise<typeof import('./calls.ts')> | null = null;
 let statusTimer: NodeJS.Timeout | null = null;
 const pendingTokens = new Map<number, { address: string; token: string; expiresAt: number }>();
 
@@ -35,6 +36,9 @@ async function handle(m: ToWorker): Promise<void> {
     case 'plan': {
       plan = m.plan;
       users = new Users(plan);
+      // The WebRTC stack loads only when this worker has calls (it takes seconds to import),
+      // while the users sign in.
+      if (plan.calls.length > 0) callsModule = import('./calls.ts');
       users.onToken = (u) => pendingTokens.set(u.index, { address: u.address, token: u.token, expiresAt: u.expiresAt });
       statusTimer = setInterval(() => {
         flushTokens();
@@ -55,13 +59,13 @@ async function handle(m: ToWorker): Promise<void> {
     case 'mix': {
       const run = `${m.at.toString(36)}`;
       chat = new ChatMix(users, plan.mix, run);
-      calls = new CallMix(users, plan.calls, plan.mix);
+      if (callsModule) calls = new (await callsModule).CallMix(users, plan.calls, plan.mix);
       counters.callsPlanned = plan.calls.length;
       users.live = true;
       const wait = m.at - Date.now();
       if (wait > 0) await new Promise((r) => setTimeout(r, wait));
       chat.start();
-      const callsUp = calls.start(Math.max(0, m.until - Date.now()));
+      const callsUp = calls?.start(Math.max(0, m.until - Date.now()));
       await new Promise((r) => setTimeout(r, Math.max(0, m.until - Date.now())));
       await chat.stop(10_000);
       await callsUp;
@@ -69,6 +73,7 @@ async function handle(m: ToWorker): Promise<void> {
       return;
     }
     case 'stop': {
+      chat?.halt();
       const subscribers = calls ? await calls.stop() : [];
       await users?.closeAll();
       if (statusTimer) clearInterval(statusTimer);

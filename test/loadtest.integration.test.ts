@@ -28,7 +28,7 @@ async function loadtest(name: string, args: string[]): Promise<{ code: number | 
 }
 
 /** What every complete run must show: the counts add up and nothing failed. */
-function expectConsistent(r: Report, users: number, calls: number): void {
+function expectConsistent(r: Report, users: number, calls: number, churn = false): void {
   expect(r.errors).toEqual({ total: 0, byCode: {}, byOperation: {} });
   expect(r.signIn.fresh + r.signIn.cached).toBe(users);
   expect(r.connect).toMatchObject({ attempted: users, connected: users, failed: 0 });
@@ -39,10 +39,12 @@ function expectConsistent(r: Report, users: number, calls: number): void {
   expect(r.chat.deliveryMs.p99).toBeGreaterThan(0);
   expect(r.chat.deliveryMs.p99).toBeGreaterThanOrEqual(r.chat.deliveryMs.p50!);
   expect(r.chat.deliveryMs.max).toBeGreaterThanOrEqual(r.chat.deliveryMs.p99!);
-  // Every delivered message got a delivered receipt, and its sender heard of it.
+  // Every delivered message got a delivered receipt, and its sender heard of it (unless the
+  // sender was away just then: churn).
   expect(r.receipts.failed).toBe(0);
   expect(r.receipts.acked).toBe(r.receipts.deliveredSent + r.receipts.readSent);
-  expect(r.receipts.deliveredIdsReported).toBe(r.chat.delivered);
+  if (churn) expect(r.receipts.deliveredIdsReported).toBeLessThanOrEqual(r.chat.delivered);
+  else expect(r.receipts.deliveredIdsReported).toBe(r.chat.delivered);
   expect(r.calls).toMatchObject({ planned: calls, up: calls, failed: 0, participantsLeft: calls * r.parameters.participants });
   if (calls > 0) {
     expect(r.calls.setupMs.count).toBe(calls);
@@ -72,14 +74,14 @@ describe('blockrtc loadtest', () => {
     const node = await startNode('all', { ...GENEROUS, DATA_DIR: data, JWT_SECRET: '', REDIS_URL: '', DATABASE_URL: '', SFU_WORKERS: '1', SFU_PORT_BASE: String(await freePortBase(1)) });
     procs.push(node);
     const common = ['--url', node.url, '--users', '50', '--workers', '2', '--connect-rate', '100', '--source-addresses', '127.0.0.1-127.0.0.4', '--msgs-per-min', '30', '--typing-per-min', '6', '--reads-per-min', '6', '--quiet'];
-    const first = await loadtest('embedded', [...common, '--duration', '8', '--calls', '2', '--participants', '2']);
+    const first = await loadtest('embedded', [...common, '--duration', '6', '--calls', '2', '--participants', '2']);
     expect(first.code, first.out).toBe(0);
     expectConsistent(first.report, 50, 2);
     expect(first.report.signIn).toMatchObject({ fresh: 50, cached: 0 });
     expect(first.report.typing.sent).toBeGreaterThan(0);
     expect(first.out).toContain('blockrtc loadtest: 50 users over 2 worker(s)');
 
-    const again = await loadtest('embedded-again', [...common, '--duration', '3']);
+    const again = await loadtest('embedded-again', [...common, '--duration', '2']);
     expect(again.code, again.out).toBe(0);
     expectConsistent(again.report, 50, 0);
     expect(again.report.signIn).toMatchObject({ fresh: 0, cached: 50 });
@@ -94,9 +96,9 @@ describe('blockrtc loadtest', () => {
     const [a, b, sfu] = await Promise.all([startNode('signaling', env), startNode('signaling', env), startNode('sfu', { ...env, SFU_WORKERS: '1', SFU_PORT_BASE: String(await freePortBase(1)) })]);
     procs.push(a!, b!, sfu!);
     // Two URLs: each chat pair spans both nodes, so every message crosses Redis.
-    const r = await loadtest('two-nodes', ['--url', `${a!.url},${b!.url}`, '--users', '50', '--workers', '2', '--connect-rate', '100', '--duration', '8', '--msgs-per-min', '30', '--churn-per-min', '3', '--calls', '1', '--participants', '2', '--quiet']);
+    const r = await loadtest('two-nodes', ['--url', `${a!.url},${b!.url}`, '--users', '50', '--workers', '2', '--connect-rate', '100', '--duration', '6', '--msgs-per-min', '30', '--churn-per-min', '4', '--calls', '1', '--participants', '2', '--quiet']);
     expect(r.code, r.out).toBe(0);
-    expectConsistent(r.report, 50, 1);
+    expectConsistent(r.report, 50, 1, true);
     expect(r.report.presence.disconnects).toBeGreaterThan(0);
     expect(r.report.presence.reconnects).toBe(r.report.presence.disconnects);
   });
