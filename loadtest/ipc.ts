@@ -64,6 +64,8 @@ export interface Counters {
   receiptReadSent: number;
   receiptAcked: number;
   receiptFailed: number;
+  /** Delivered receipts cut off by a planned disconnect (sent again after the sync). */
+  receiptInterrupted: number;
   /** Message ids the senders saw reported delivered / read-receipt events they got. */
   receiptDeliveredIdsReceived: number;
   receiptReadEventsReceived: number;
@@ -81,7 +83,7 @@ export function zeroCounters(): Counters {
     signInFresh: 0, signInCached: 0, signInFailed: 0, connectAttempted: 0, connected: 0, connectFailed: 0, online: 0, dropped: 0,
     churnDisconnects: 0, churnReconnects: 0, churnReconnectFailed: 0, chatSent: 0, chatAcked: 0, chatFailed: 0, chatDelivered: 0,
     chatDeliveredLive: 0, chatDeliveredBySync: 0, chatDuplicates: 0, receiptDeliveredSent: 0, receiptReadSent: 0, receiptAcked: 0,
-    receiptFailed: 0, receiptDeliveredIdsReceived: 0, receiptReadEventsReceived: 0, typingSent: 0, typingReceived: 0, callsPlanned: 0,
+    receiptFailed: 0, receiptInterrupted: 0, receiptDeliveredIdsReceived: 0, receiptReadEventsReceived: 0, typingSent: 0, typingReceived: 0, callsPlanned: 0,
     callsUp: 0, callsFailed: 0, participantsLeft: 0, tokensRefreshed: 0,
   };
 }

@@ -84,6 +84,7 @@ export function buildReport(o: LoadtestOptions, t: Totals, subscribers: Subscrib
       readSent: c.receiptReadSent,
       acked: c.receiptAcked,
       failed: c.receiptFailed,
+      interruptedByChurn: c.receiptInterrupted,
       deliveredIdsReported: c.receiptDeliveredIdsReceived,
       readEventsReceived: c.receiptReadEventsReceived,
     },

@@ -42,7 +42,8 @@ function expectConsistent(r: Report, users: number, calls: number, churn = false
   // Every delivered message got a delivered receipt, and its sender heard of it (unless the
   // sender was away just then: churn).
   expect(r.receipts.failed).toBe(0);
-  expect(r.receipts.acked).toBe(r.receipts.deliveredSent + r.receipts.readSent);
+  expect(r.receipts.acked + r.receipts.interruptedByChurn).toBe(r.receipts.deliveredSent + r.receipts.readSent);
+  if (!churn) expect(r.receipts.interruptedByChurn).toBe(0);
   if (churn) expect(r.receipts.deliveredIdsReported).toBeLessThanOrEqual(r.chat.delivered);
   else expect(r.receipts.deliveredIdsReported).toBe(r.chat.delivered);
   expect(r.calls).toMatchObject({ planned: calls, up: calls, failed: 0, participantsLeft: calls * r.parameters.participants });
