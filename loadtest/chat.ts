@@ -60,12 +60,6 @@ export class ChatMix {
     every(this.mix.churnPerMin, (u) => void this.churn(u), this.users.list.filter((u) => !u.inCall));
   }
 
-  /** Stops sending at once (an early stop). */
-  halt(): void {
-    this.sending = false;
-    for (const t of this.timers) clearTimeout(t);
-  }
-
   /** Stops sending, then waits (bounded) for answers and deliveries to catch up. */
   async stop(graceMs: number): Promise<void> {
     this.sending = false;

@@ -73,7 +73,7 @@ async function handle(m: ToWorker): Promise<void> {
       return;
     }
     case 'stop': {
-      chat?.halt();
+      await chat?.stop(2000);
       const subscribers = calls ? await calls.stop() : [];
       await users?.closeAll();
       if (statusTimer) clearInterval(statusTimer);
