@@ -7,6 +7,11 @@ describe('loadtest flags', () => {
     expect(o).toMatchObject({ urls: ['http://a:1', 'http://b:2'], users: 40, workers: 2, calls: 2, video: true, tokenCache: null });
   });
 
+  it('takes a ramp instead of a connect rate', () => {
+    expect(parseArgs(['--users', '100', '--ramp', '4']).connectRate).toBe(25);
+    expect(() => parseArgs(['--ramp', '4', '--connect-rate', '10'])).toThrow('not both');
+  });
+
   it('expands source address ranges', () => {
     expect(parseAddresses('127.0.0.1-127.0.0.3,10.0.0.9')).toEqual(['127.0.0.1', '127.0.0.2', '127.0.0.3', '10.0.0.9']);
     expect(parseAddresses('127.0.0.5-6')).toEqual(['127.0.0.5', '127.0.0.6']);

@@ -14,6 +14,8 @@ export interface LoadtestOptions {
   sourceAddresses: string[];
   /** Connections opened per second over all workers. */
   connectRate: number;
+  /** Seconds to spread the connects over (sets connectRate to users / ramp). */
+  rampSec: number | null;
   /** Seconds of the mix after every user has connected. */
   durationSec: number;
   msgsPerMin: number;
@@ -49,6 +51,7 @@ export const FLAGS: Record<string, Flag> = {
   '--workers': { key: 'workers', kind: 'int', min: 1, max: 64, help: 'worker processes the users are spread over' },
   '--source-addresses': { key: 'sourceAddresses', kind: 'range', help: 'local addresses to connect from, e.g. 127.0.0.1-127.0.0.8 or a comma list' },
   '--connect-rate': { key: 'connectRate', kind: 'num', min: 1, max: 20_000, help: 'connections opened per second (all workers together)' },
+  '--ramp': { key: 'rampSec', kind: 'num', min: 1, max: 3600, help: 'seconds to connect everyone in (instead of --connect-rate: rate = users / ramp)' },
   '--duration': { key: 'durationSec', kind: 'num', min: 1, max: 3600, help: 'seconds the mix runs once everyone is connected' },
   '--msgs-per-min': { key: 'msgsPerMin', kind: 'num', min: 0, max: 600, help: 'chat messages each user sends per minute' },
   '--typing-per-min': { key: 'typingPerMin', kind: 'num', min: 0, max: 60, help: 'typing indicators (start + stop) per user per minute' },
@@ -74,6 +77,7 @@ export function defaults(): LoadtestOptions {
     workers: 1,
     sourceAddresses: ['127.0.0.1'],
     connectRate: 50,
+    rampSec: null,
     durationSec: 30,
     msgsPerMin: 6,
     typingPerMin: 2,
@@ -118,6 +122,7 @@ export function parseAddresses(v: string): string[] {
 export function parseArgs(argv: string[]): LoadtestOptions {
   const o = defaults();
   const rec = o as unknown as Record<string, unknown>;
+  const given = new Set<string>();
   for (let i = 0; i < argv.length; i++) {
     let name = argv[i]!;
     let value: string | undefined;
@@ -125,6 +130,7 @@ export function parseArgs(argv: string[]): LoadtestOptions {
     if (eq > 0) [name, value] = [name.slice(0, eq), name.slice(eq + 1)];
     const flag = FLAGS[name];
     if (!flag) throw new UsageError(`unknown flag ${name}`);
+    given.add(name);
     if (flag.kind === 'bool') {
       rec[flag.key] = value === undefined ? true : value !== 'false';
       continue;
@@ -152,12 +158,17 @@ export function parseArgs(argv: string[]): LoadtestOptions {
         break;
     }
   }
-  check(o);
+  check(o, given);
   return o;
 }
 
 /** Limits that depend on several flags together. */
-function check(o: LoadtestOptions): void {
+function check(o: LoadtestOptions, given: Set<string>): void {
+  if (given.has('--ramp') && given.has('--connect-rate')) throw new UsageError('give --ramp or --connect-rate, not both');
+  if (o.rampSec !== null) {
+    o.connectRate = o.users / o.rampSec;
+    if (o.connectRate > FLAGS['--connect-rate']!.max!) throw new UsageError(`--ramp ${o.rampSec} for ${o.users} users is ${Math.round(o.connectRate)} connects/s, above the maximum of ${FLAGS['--connect-rate']!.max}`);
+  }
   for (const u of o.urls) {
     let url: URL;
     try {

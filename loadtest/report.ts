@@ -42,6 +42,7 @@ export function buildReport(o: LoadtestOptions, t: Totals, subscribers: Subscrib
       workers: o.workers,
       sourceAddresses: o.sourceAddresses,
       connectRate: o.connectRate,
+      rampSec: o.rampSec,
       durationSec: o.durationSec,
       msgsPerMin: o.msgsPerMin,
       typingPerMin: o.typingPerMin,
