@@ -104,30 +104,40 @@ export async function runLoadtest(o: LoadtestOptions, log: (line: string) => voi
   }, 1000);
 
   /** Sends a phase command to every worker and waits for all (or for a stop). */
-  const all = async (cmd: ToWorker, reply: FromWorker['type']): Promise<boolean> => {
+  const all = async (cmd: ToWorker, reply: FromWorker['type'], deadlineMs: number): Promise<boolean> => {
     if (stopping) return false;
     const done = Promise.all(workers.map((w) => w.next(reply)));
     for (const w of workers) w.send(cmd);
-    return (await Promise.race([done.then(() => 'done' as const), stopSignal])) === 'done' && !stopping;
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<'late'>((r) => (timer = setTimeout(() => r('late'), deadlineMs)));
+    const how = await Promise.race([done.then(() => 'done' as const), stopSignal, late]);
+    clearTimeout(timer);
+    if (how === 'late') {
+      log(`${cmd.type} did not finish within ${Math.round(deadlineMs / 1000)} s; stopping`);
+      fatal.push(`${cmd.type} deadline passed`);
+      onSignal();
+    }
+    return how === 'done' && !stopping;
   };
 
   try {
     workers.forEach((w, i) => w.send({ type: 'plan', plan: plans[i]! }));
     phase = 'sign-in';
     const t0 = Date.now();
-    let ok = await all({ type: 'signIn' }, 'signedIn');
+    // Sign-ins may wait out per-IP limits (RATE_LIMITED + retryAfterMs), hence the long deadline.
+    let ok = await all({ type: 'signIn' }, 'signedIn', Math.min(3600_000, Math.max(120_000, o.users * 500)));
     p.signInMs = Date.now() - t0;
     cache.save();
     if (ok) {
       phase = 'connect';
       p.connectStartedAt = Date.now() + 300;
-      ok = await all({ type: 'connect', at: p.connectStartedAt }, 'connected');
+      ok = await all({ type: 'connect', at: p.connectStartedAt }, 'connected', rampSec * 1000 * 2 + 60_000);
       p.connectEndedAt = Date.now();
     }
     if (ok) {
       phase = 'mix';
       p.mixStartedAt = Date.now() + 300;
-      ok = await all({ type: 'mix', at: p.mixStartedAt, until: p.mixStartedAt + o.durationSec * 1000 }, 'mixDone');
+      ok = await all({ type: 'mix', at: p.mixStartedAt, until: p.mixStartedAt + o.durationSec * 1000 }, 'mixDone', o.durationSec * 1000 + 60_000);
     }
     // Rates are over the planned mix (answers and deliveries of its last sends still count).
     p.mixEndedAt = p.mixStartedAt ? Math.min(Date.now(), p.mixStartedAt + o.durationSec * 1000) : 0;

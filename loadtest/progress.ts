@@ -30,7 +30,8 @@ export class Progress {
     const errors = Object.values(t.errors).reduce((a, b) => a + b, 0);
     const secs = Math.round((now - this.startedAt) / 1000);
     const line =
-      `[${String(secs).padStart(4)}s] ${phase.padEnd(8)} connected ${c.online}/${this.users}` +
+      `[${String(secs).padStart(4)}s] ${phase.padEnd(8)} ` +
+      (phase === 'sign-in' ? `signed in ${c.signInFresh + c.signInCached}/${this.users}` : `connected ${c.online}/${this.users}`) +
       `  msgs/s ${rate.toFixed(1)}  delivery p99 ${p99 === null ? '-' : `${p99.toFixed(1)} ms`}` +
       `  calls up ${c.callsUp}/${this.calls}  errors ${errors}`;
     this.out(line);
