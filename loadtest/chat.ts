@@ -64,11 +64,16 @@ export class ChatMix {
   async stop(graceMs: number): Promise<void> {
     this.sending = false;
     for (const t of this.timers) clearTimeout(t);
+    for (const { timer, send } of [...this.typingStops.values()]) {
+      clearTimeout(timer);
+      send();
+    }
     const until = nowMs() + graceMs;
     const settled = () =>
       counters.chatAcked + counters.chatFailed >= counters.chatSent &&
       counters.chatDelivered >= counters.chatAcked &&
       this.batch.size === 0 &&
+      this.typingAnswered >= counters.typingSent &&
       counters.receiptAcked + counters.receiptFailed + counters.receiptInterrupted >= counters.receiptDeliveredSent + counters.receiptReadSent &&
       this.users.list.every((u) => u.away === false);
     while (!settled() && nowMs() < until) await new Promise((r) => setTimeout(r, 50));
@@ -165,15 +170,26 @@ export class ChatMix {
     );
   }
 
+  /** Typing stops still to send, by user (sent at once when the mix stops). */
+  private readonly typingStops = new Map<User, { timer: NodeJS.Timeout; send: () => void }>();
+  private typingAnswered = 0;
+
   private typing(u: User): void {
     const conn = u.conn;
-    if (!this.sending || !conn || u.away) return;
+    if (!this.sending || !conn || u.away || this.typingStops.has(u)) return;
     const req = (typing: boolean) => {
       counters.typingSent++;
-      conn.request('chat.typing', { to: u.partner.address, typing }).catch((err: unknown) => countError('chat.typing', err));
+      conn
+        .request('chat.typing', { to: u.partner.address, typing })
+        .catch((err: unknown) => countError('chat.typing', err))
+        .finally(() => this.typingAnswered++);
     };
     req(true);
-    setTimeout(() => conn.open && req(false), 1000);
+    const send = () => {
+      this.typingStops.delete(u);
+      if (conn.open) req(false);
+    };
+    this.typingStops.set(u, { timer: setTimeout(send, 1000), send });
   }
 
   /** Presence churn: finish what is in flight, close, come back 0.5–1.5 s later, catch up. */
