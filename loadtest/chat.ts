@@ -74,6 +74,7 @@ export class ChatMix {
       counters.chatDelivered >= counters.chatAcked &&
       this.batch.size === 0 &&
       this.typingAnswered >= counters.typingSent &&
+      this.syncing === 0 &&
       counters.receiptAcked + counters.receiptFailed + counters.receiptInterrupted >= counters.receiptDeliveredSent + counters.receiptReadSent &&
       this.users.list.every((u) => u.away === false);
     while (!settled() && nowMs() < until) await new Promise((r) => setTimeout(r, 50));
@@ -207,7 +208,18 @@ export class ChatMix {
   }
 
   /** After a reconnect: everything after the newest id seen (the server adds unacknowledged ones). */
+  private syncing = 0;
+
   private async sync(u: User): Promise<void> {
+    this.syncing++;
+    try {
+      await this.syncPages(u);
+    } finally {
+      this.syncing--;
+    }
+  }
+
+  private async syncPages(u: User): Promise<void> {
     let after = u.cursor ?? undefined;
     for (let page = 0; page < 50 && u.conn; page++) {
       try {
