@@ -81,7 +81,7 @@ export class ChatMix {
     // Receipt events reach the senders after the receipts were answered. With churn a sender
     // may have been away when its receipt went out, so then only a short wait.
     const reported = () => counters.receiptDeliveredIdsReceived >= counters.chatDelivered;
-    const receiptsUntil = Math.min(until, nowMs() + (this.mix.churnPerMin > 0 ? 300 : 3000));
+    const receiptsUntil = nowMs() + (this.mix.churnPerMin > 0 ? 300 : 5000);
     while (!reported() && nowMs() < receiptsUntil) await new Promise((r) => setTimeout(r, 50));
   }
 
