@@ -26,6 +26,8 @@ commands:
   migrate     apply database migrations and exit
   turn-config print a coturn turnserver.conf from TURN_* variables (--test: loopback allowed,
               private ranges not denied — for tests on one machine only)
+  loadtest    sign in, connect and exercise many users against a deployment (chat, receipts,
+              typing, presence churn, WebRTC calls) and report; --help lists its flags
 
 Configuration is read from environment variables; see README.md.`;
 
@@ -35,10 +37,11 @@ async function main(argv: string[]): Promise<number> {
     console.log(USAGE);
     return command ? 0 : 2;
   }
-  if (!['all', 'signaling', 'migrate', 'sfu', 'turn-config'].includes(command)) {
+  if (!['all', 'signaling', 'migrate', 'sfu', 'turn-config', 'loadtest'].includes(command)) {
     console.error(`blockrtc: unknown command ${JSON.stringify(command)}\n\n${USAGE}`);
     return 2;
   }
+  if (command === 'loadtest') return (await import('../loadtest/main.ts')).loadtestCommand(argv.slice(1));
   const mode = (command === 'turn-config' ? 'turn' : command) as Mode;
   let config: Config;
   try {
