@@ -41,13 +41,16 @@ describe('MemoryRateLimiter', () => {
     clock(160_000);
     // Exactly a minute after the last prune: not yet.
     await l.hit('t', 'b', { limit: 5, windowMs: 1 });
-    expect(size(l)).toBe(2);
+    await l.hit('t', 'live', { limit: 5, windowMs: 10_000 });
+    expect(size(l)).toBe(3);
     clock(160_001);
-    // a ended long ago, b ends at this moment: both go.
+    // a ended long ago, b ends at this moment: both go; the live window stays.
     await l.hit('t', 'c', { limit: 5, windowMs: 1_000 });
-    expect(size(l)).toBe(1);
+    expect(size(l)).toBe(2);
+    // Its count survived the prune.
+    expect((await l.hit('t', 'live', { limit: 1, windowMs: 10_000 })).ok).toBe(false);
     clock(200_000);
     await l.hit('t', 'd', { limit: 5, windowMs: 1_000 });
-    expect(size(l)).toBe(2);
+    expect(size(l)).toBe(3);
   });
 });

@@ -125,6 +125,7 @@ describe('RedisRateLimiter leases', () => {
     const { client } = fakeRedis([
       [1, 1_000],
       [1, 1],
+      [1, 10_000],
       [1, 1_000],
       [1, 1_000],
       [1, 1_000],
@@ -133,14 +134,15 @@ describe('RedisRateLimiter leases', () => {
     await l.hit('t', 'a', { limit: 10, windowMs: 1_000 });
     clock(160_000);
     await l.hit('t', 'b', { limit: 10, windowMs: 1 });
-    expect(leases(l).size).toBe(2);
+    await l.hit('t', 'live', { limit: 10, windowMs: 10_000 });
+    expect(leases(l).size).toBe(3);
     clock(160_001);
-    // a ended long ago, b at this moment: both go.
+    // a ended long ago, b at this moment: both go; the live lease stays.
     await l.hit('t', 'c', { limit: 10, windowMs: 1_000 });
-    expect(leases(l).size).toBe(1);
+    expect([...leases(l).keys()]).toEqual([keys.rate('t', 'live'), keys.rate('t', 'c')]);
     clock(200_000);
     await l.hit('t', 'd', { limit: 10, windowMs: 1_000 });
-    expect(leases(l).size).toBe(2);
+    expect(leases(l).size).toBe(3);
     // A reservation in flight survives a prune.
     (client as unknown as { rateReserve: ReturnType<typeof vi.fn> }).rateReserve.mockImplementationOnce(
       () => new Promise<[number, number]>((r) => (release = r)),
