@@ -144,3 +144,23 @@ describe('GroupCommitWriter batching', () => {
     await writer.flushed();
   });
 });
+
+describe('GroupCommitWriter flushing', () => {
+  it('flushed() called while the last batches are outstanding waits for all of them', async () => {
+    const { store, commits } = manualStore();
+    const writer = new GroupCommitWriter(store, createMetrics(), 2, 2);
+    const results = Array.from({ length: 4 }, (_, i) => writer.submit(message(i)));
+    await turn();
+    expect(commits).toHaveLength(2);
+    // Nothing queued, two commits running.
+    const flushed = writer.flushed();
+    expect(await settled(flushed)).toBe(false);
+    commits[0]!.finish();
+    await Promise.all(results.slice(0, 2));
+    expect(await settled(flushed)).toBe(false);
+    expect(await settled(writer.flushed())).toBe(false);
+    commits[1]!.finish();
+    await Promise.all(results);
+    expect(await settled(flushed)).toBe(true);
+  });
+});
