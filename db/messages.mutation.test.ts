@@ -89,6 +89,16 @@ describe('MessageStore rules', () => {
     expect(await store.count()).toBeGreaterThanOrEqual(2);
   });
 
+  it('stores a key repeated inside one batch once, flagging the later copy as a duplicate', async () => {
+    const p = pair();
+    const x = msg(p);
+    const y = msg(p);
+    const out = await store.insertBatch([x, y, { ...x }]);
+    expect(out.map((o) => o.ok && o.duplicate)).toEqual([false, false, true]);
+    expect(idOf(out[2])).toBe(idOf(out[0]));
+    expect((await store.history(p.conv, null, 10)).map((m) => m.body)).toEqual([y.body, x.body]);
+  });
+
   it('tells apart keys that differ in conversation, sender or client id alone', async () => {
     const p = pair();
     const q = pair();
