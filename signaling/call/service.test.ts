@@ -159,6 +159,7 @@ describe('CallService', () => {
       expect(await codeOf(s.service.accept(connOf(b), req('00000000-0000-4000-8000-000000000000')))).toBe('CALL_NOT_FOUND');
       expect(await s.service.accept(connOf(b), req(callId))).toEqual({});
       expect((await state(s, callId)).call.answeredAt).toBeInstanceOf(Date);
+      expect((await state(s, callId)).participants.find((p) => p.address === b)!.state).toBe('accepted');
       expect(s.of('call.participant')).toEqual([me, b].map((to) => ({ to, ev: 'call.participant', data: { callId, address: b, state: 'accepted' } })));
       await expect(s.service.accept(connOf(b), req(callId))).rejects.toMatchObject({ code: 'CALL_STATE', message: 'This call is not ringing for you' });
       await expect(s.service.reject(connOf(b), req(callId))).rejects.toMatchObject({ code: 'CALL_STATE', message: 'This call is not ringing for you' });
@@ -399,6 +400,7 @@ describe('CallService', () => {
         [new SfuError('BAD_REQUEST', 'x'), 'MEDIA_REJECTED'],
         [new SfuError('INTERNAL', 'x'), 'INTERNAL'],
         [new Error('boom'), 'INTERNAL'],
+        [Object.assign(new Error('not ours'), { code: 'FORBIDDEN' }), 'INTERNAL'],
         [new BlockRtcError('RATE_LIMITED'), 'RATE_LIMITED'],
       ];
       for (const [err, code] of cases) {
@@ -450,10 +452,19 @@ describe('CallService', () => {
       const only = await start(s, connOf(me), [addr()]);
       await query(url, `update call_participants set invited_at = now() - interval '31 seconds' where call_id in ($1, $2)`, [callId, only.callId]);
       await (s.service as unknown as { expireRinging(): Promise<void> }).expireRinging();
-      expect(s.of('call.participant').filter((e) => e.data.state === 'missed').map((e) => e.data.address)).toEqual(expect.arrayContaining([c]));
+      const missed = s.of('call.participant').filter((e) => e.data.state === 'missed' && e.data.callId === callId);
+      expect(missed).toEqual([me, b, c].map((to) => ({ to, ev: 'call.participant', data: { callId, address: c, state: 'missed' } })));
       // One rejected and one missed: rejected. Only missed: missed.
       expect((await state(s, callId)).call.endReason).toBe('rejected');
       expect((await state(s, only.callId)).call.endReason).toBe('missed');
+      // One busy and one missed: missed.
+      const [y, busy, z] = [addr(), addr(), addr()];
+      const other = await start(s, connOf(y), [busy]);
+      await join(s, connOf(busy), other.callId);
+      const mixed = await start(s, connOf(me), [busy, z]);
+      await query(url, `update call_participants set invited_at = now() - interval '31 seconds' where call_id = $1`, [mixed.callId]);
+      await (s.service as unknown as { expireRinging(): Promise<void> }).expireRinging();
+      expect((await state(s, mixed.callId)).call.endReason).toBe('missed');
       const fresh = await start(s, connOf(me), [addr()]);
       await (s.service as unknown as { expireRinging(): Promise<void> }).expireRinging();
       expect((await state(s, fresh.callId)).call.endedAt).toBeNull();
@@ -549,7 +560,85 @@ describe('CallService', () => {
       await s.service.cancel(connOf(me), req(callId));
       await new Promise((r) => setImmediate(r));
       expect(s.log.warn).toHaveBeenCalledWith({ err: expect.any(Error) }, 'call event not published');
-      expect(s.log.warn.mock.calls.filter((c) => c[1] === 'call event not published').length).toBeGreaterThanOrEqual(3);
+      const warned = s.log.warn.mock.calls.filter((c) => c[1] === 'call event not published');
+      // call.incoming (to one address) and call.ended (to every participant) both log.
+      expect(warned.length).toBeGreaterThanOrEqual(3);
+      for (const [fields] of warned) expect((fields as { err: unknown }).err).toBeInstanceOf(Error);
+    });
+  });
+
+  describe('more than one call, and who ends what', () => {
+    it('keeps a connection in several calls apart', async () => {
+      const s = setup();
+      const me = addr();
+      const cm = connOf(me);
+      const one = await start(s, connOf(me), [addr()]);
+      const two = await start(s, connOf(me), [addr()]);
+      await join(s, cm, one.callId);
+      await join(s, cm, two.callId);
+      const joined = (s.service as unknown as { joined: Map<string, Map<string, unknown>> }).joined;
+      expect(await codeOf(s.service.media(cm, one.callId, 'createTransport', { direction: 'send' }))).toBe('ok');
+      await s.service.leave(cm, req(one.callId));
+      expect(await codeOf(s.service.media(cm, one.callId, 'createTransport', { direction: 'send' }))).toBe('NOT_IN_CALL');
+      expect(await codeOf(s.service.media(cm, two.callId, 'createTransport', { direction: 'send' }))).toBe('ok');
+      expect(joined.get(cm.id)!.size).toBe(1);
+      await s.service.leave(cm, req(two.callId));
+      expect(joined.has(cm.id)).toBe(false);
+    });
+
+    it('leaves an unanswered call going when an invitee who never answered is the last to leave', async () => {
+      const s = setup();
+      const [me, b] = [addr(), addr()];
+      const { callId } = await start(s, connOf(me), [b]);
+      vi.spyOn(s.calls, 'markAnswered').mockResolvedValue();
+      const cb = connOf(b);
+      await join(s, cb, callId);
+      await s.service.leave(cb, req(callId));
+      expect((await state(s, callId)).call.endedAt).toBeNull();
+    });
+
+    it('does not end a call on a rejection while another invitee accepted, is in it or left it', async () => {
+      const s = setup();
+      const me = addr();
+      const cm = connOf(me);
+      // Accepted, not joined.
+      {
+        const [b, c] = [addr(), addr()];
+        const { callId } = await start(s, cm, [b, c]);
+        await s.service.accept(connOf(b), req(callId));
+        await s.service.reject(connOf(c), req(callId));
+        expect((await state(s, callId)).call.endedAt).toBeNull();
+      }
+      // Joined.
+      {
+        const [b, c] = [addr(), addr()];
+        const { callId } = await start(s, cm, [b, c]);
+        await join(s, connOf(b), callId);
+        await s.service.reject(connOf(c), req(callId));
+        expect((await state(s, callId)).call.endedAt).toBeNull();
+      }
+      // Left while the caller is still in.
+      {
+        const [b, c] = [addr(), addr()];
+        const { callId } = await start(s, cm, [b, c]);
+        await join(s, connOf(me), callId);
+        const cb = connOf(b);
+        await join(s, cb, callId);
+        await s.service.leave(cb, req(callId));
+        await s.service.reject(connOf(c), req(callId));
+        expect((await state(s, callId)).call.endedAt).toBeNull();
+      }
+    });
+
+    it('ends a call that lost its media placement without asking a media node', async () => {
+      const s = setup();
+      const [me, b] = [addr(), addr()];
+      const { callId } = await start(s, connOf(me), [b]);
+      await s.registry.release(callId);
+      expect(await s.service.cancel(connOf(me), req(callId))).toEqual({});
+      expect((await state(s, callId)).call.endReason).toBe('cancelled');
+      expect(s.sfuCalls.filter((c) => c.method === 'closeCall')).toEqual([]);
+      expect(s.of('call.ended').map((e) => e.to)).toEqual([me, b]);
     });
   });
 });
