@@ -65,6 +65,12 @@ describe('Room', () => {
     slots()[0]!.producers = 0;
     slots()[1]!.consumers = 2;
     expect((await make(7)).primary).toBe(0);
+    // Equal load: the first; load counts producers as well as consumers.
+    slots()[1]!.consumers = 0;
+    expect((await make(7)).primary).toBe(0);
+    Object.assign(slots()[0]!, { consumers: 1, producers: 0 });
+    Object.assign(slots()[1]!, { consumers: 1, producers: 1 });
+    expect((await make(7)).primary).toBe(0);
     slots()[1]!.alive = false;
     const r = await make(1);
     expect(r.primary).toBe(0);
@@ -79,6 +85,8 @@ describe('Room', () => {
     expect(slots()[1]!.rooms).toBe(rooms + 1);
     expect(room.usesWorker(1)).toBe(true);
     expect(room.usesWorker(0)).toBe(false);
+    const routers = (room as unknown as { routers: Map<number, types.Router> }).routers;
+    expect(routers.get(1)!.appData).toEqual({ callId: room.callId });
     room.close();
     room.close();
     expect(room.closed).toBe(true);
@@ -86,7 +94,7 @@ describe('Room', () => {
     await new Promise((r) => setTimeout(r, 20));
     expect(slots()[1]!.rooms).toBe(rooms);
     expect(room.workers).toEqual([]);
-    await expect(room.join('a:1', '0xA')).rejects.toMatchObject({ code: 'CALL_NOT_FOUND' });
+    await expect(room.join('a:1', '0xA')).rejects.toMatchObject({ code: 'CALL_NOT_FOUND', message: 'This media session has ended; rejoin' });
   });
 
   it('tells the others who joined and left, and closes when the last one leaves', async () => {
@@ -117,7 +125,10 @@ describe('Room', () => {
   it('replaces the session of a device that joins again, closing its transports', async () => {
     const room = await make(0);
     const a = await peer(room, 'a:1', '0xA');
+    await room.join('b:1', '0xB');
     await room.join('a:1', '0xA');
+    expect(named('call.peerLeft')).toEqual([{ to: ['0xB'], ev: 'call.peerLeft', data: { callId: room.callId, peerId: 'a:1', address: '0xA' } }]);
+    room.leave('b:1');
     expect(room.size).toBe(1);
     expect(room.closed).toBe(false);
     await expect(room.connectTransport('a:1', a.send, {} as types.DtlsParameters)).rejects.toMatchObject({ code: 'NOT_FOUND' });
@@ -128,7 +139,11 @@ describe('Room', () => {
     await room.join('a:1', '0xA');
     const t = await room.createTransport('a:1', 'send');
     expect(t.id).toBeTruthy();
-    expect(t.iceCandidates.length).toBeGreaterThan(0);
+    const udp = t.iceCandidates.find((c) => c.protocol === 'udp');
+    const tcp = t.iceCandidates.find((c) => c.protocol === 'tcp');
+    expect(udp).toBeDefined();
+    expect(tcp).toBeDefined();
+    expect(udp!.priority).toBeGreaterThan(tcp!.priority);
     expect(t.dtlsParameters.fingerprints.length).toBeGreaterThan(0);
     const ice = await room.restartIce('a:1', t.id);
     expect(ice.usernameFragment).not.toBe(t.iceParameters.usernameFragment);
@@ -138,6 +153,12 @@ describe('Room', () => {
     const dtls: types.DtlsParameters = { role: 'client', fingerprints: [{ algorithm: 'sha-256', value: 'AA:BB' }] };
     await room.connectTransport('a:1', t.id, dtls);
     await expect(room.connectTransport('a:1', t.id, dtls)).rejects.toThrow();
+    // A transport that closes is forgotten.
+    const transports = (room as unknown as { peers: Map<string, { transports: Map<string, types.WebRtcTransport> }> }).peers.get('a:1')!.transports;
+    expect(transports.get(t.id)!.appData).toEqual({ direction: 'send', peerId: 'a:1' });
+    transports.get(t.id)!.close();
+    expect(transports.has(t.id)).toBe(false);
+    await expect(room.restartIce('a:1', t.id)).rejects.toMatchObject({ code: 'NOT_FOUND' });
   });
 
   it('produces on send transports only, with a track that fits its source', async () => {
@@ -160,6 +181,8 @@ describe('Room', () => {
       data: { callId: room.callId, producerId: mic, peerId: 'a:1', address: '0xA', kind: 'audio', source: 'mic', paused: false },
     });
     expect(named('call.producer')[1]!.data).toMatchObject({ producerId: cam, kind: 'video', source: 'camera', paused: true });
+    const own = (room as unknown as { peers: Map<string, { producers: Map<string, { producer: types.Producer }> }> }).peers.get('a:1')!.producers;
+    expect(own.get(mic)!.producer.appData).toEqual({ source: 'mic', peerId: 'a:1' });
     // Someone joining later learns of them; the producer does not see its own.
     const c = await room.join('c:1', '0xC');
     expect(c.producers.map((p) => p.producerId)).toEqual([mic, cam, expect.any(String)]);
@@ -202,13 +225,17 @@ describe('Room', () => {
     await expect(room.consume('b:1', b.send, mic, caps)).rejects.toMatchObject({ code: 'BAD_REQUEST', message: 'Consume on a recv transport' });
     await expect(room.consume('b:1', b.recv, 'nope', caps)).rejects.toMatchObject({ code: 'NOT_FOUND', message: 'No such producer in this call' });
     await expect(room.consume('a:1', a.recv, mic, caps)).rejects.toMatchObject({ code: 'BAD_REQUEST', message: 'A participant does not consume its own producer' });
-    await expect(room.consume('b:1', b.recv, mic, { codecs: [] })).rejects.toMatchObject({ code: 'CANNOT_CONSUME' });
+    await expect(room.consume('b:1', b.recv, mic, { codecs: [] })).rejects.toMatchObject({ code: 'CANNOT_CONSUME', message: 'Your device cannot receive this codec' });
     const c = await room.consume('b:1', b.recv, mic, caps);
     expect(c).toMatchObject({ producerId: mic, kind: 'audio', type: 'simple', producerPaused: false });
     expect(c.rtpParameters.codecs[0]!.mimeType).toBe('audio/opus');
     expect(slots()[0]!.consumers).toBe(consumers + 1);
     expect(room.counts()).toEqual({ peers: 2, producers: 1, consumers: 1 });
+    const consumer = (room as unknown as { peers: Map<string, { consumers: Map<string, types.Consumer> }> }).peers.get('b:1')!.consumers.get(c.id)!;
+    expect(consumer.paused).toBe(true);
+    expect(consumer.appData).toEqual({ peerId: 'b:1' });
     await room.resumeConsumer('b:1', c.id);
+    expect(consumer.paused).toBe(false);
     await room.setPreferredLayers('b:1', c.id, 0);
     await room.setPreferredLayers('b:1', c.id, 0, 0);
     await expect(room.resumeConsumer('b:1', 'nope')).rejects.toMatchObject({ code: 'NOT_FOUND', message: 'No such consumer' });
@@ -231,7 +258,7 @@ describe('Room', () => {
     const spy = vi.spyOn(consumer, 'setPreferredLayers');
     await room.setPreferredLayers('b:1', c.id, 1);
     await room.setPreferredLayers('b:1', c.id, 2, 1);
-    expect(spy.mock.calls).toEqual([[{ spatialLayer: 1 }], [{ spatialLayer: 2, temporalLayer: 1 }]]);
+    expect(spy.mock.calls).toStrictEqual([[{ spatialLayer: 1 }], [{ spatialLayer: 2, temporalLayer: 1 }]]);
   });
 
   it('moves new peers to another worker once the primary is full, piping producers once', async () => {
@@ -281,6 +308,9 @@ describe('Room', () => {
     expect(pick()).toBe(1);
     slots()[1]!.consumers = 2;
     expect(pick()).toBe(0);
+    // Both full, the other less so: still the primary.
+    slots()[0]!.consumers = 3;
+    expect(pick()).toBe(0);
     slots()[0]!.alive = false;
     expect(pick()).toBe(1);
     slots()[1]!.alive = false;
@@ -313,6 +343,10 @@ describe('Room', () => {
     expect(named('call.activeSpeaker')).toEqual([{ to: ['0xA', '0xB'], ev: 'call.activeSpeaker', data: { callId: room.callId, peerId: 'a:1', address: '0xA' } }]);
     await room.join('c:1', '0xC');
     expect(named('call.activeSpeaker').at(-1)).toEqual({ to: ['0xC'], ev: 'call.activeSpeaker', data: { callId: room.callId, peerId: 'a:1', address: '0xA' } });
+    // Someone else leaving changes nothing.
+    room.leave('c:1');
+    await room.join('e:1', '0xE');
+    expect(named('call.activeSpeaker').at(-1)!.to).toEqual(['0xE']);
     // Once the speaker leaves, nobody is reported to newcomers.
     room.leave('a:1');
     const before = named('call.activeSpeaker').length;
