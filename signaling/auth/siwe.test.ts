@@ -59,3 +59,73 @@ describe('verifySiwe', () => {
     expect(codeOf(() => verifySiwe('hello', good.signature, rules))).toBe('AUTH_INVALID_MESSAGE');
   });
 });
+
+describe('newNonce', () => {
+  it('is 32 hex characters and new each time', () => {
+    const a = newNonce();
+    expect(a).toMatch(/^[0-9a-f]{32}$/);
+    expect(newNonce()).not.toBe(a);
+  });
+});
+
+describe('verifySiwe limits', () => {
+  // A fixed clock: each time limit is checked on both sides of its boundary.
+  const now = Date.parse('2030-01-01T12:00:00.000Z');
+  const at = (ms: number) => new Date(now + ms).toISOString();
+  const check = async (fields: Partial<SiweMessage>) => {
+    const { message, signature } = await signed({ issuedAt: at(0), ...fields });
+    return codeOf(() => verifySiwe(message, signature, rules, now));
+  };
+
+  it('accepts Issued At up to the skew ahead and up to the maximum age behind', async () => {
+    expect(await check({ issuedAt: at(30_000) })).toBe('ok');
+    expect(await check({ issuedAt: at(60_000) })).toBe('ok');
+    expect(await check({ issuedAt: at(60_001) })).toBe('AUTH_MESSAGE_NOT_YET_VALID');
+    expect(await check({ issuedAt: at(-300_000) })).toBe('ok');
+    expect(await check({ issuedAt: at(-300_001) })).toBe('AUTH_MESSAGE_EXPIRED');
+  });
+
+  it('honours Expiration Time and Not Before with the skew', async () => {
+    expect(await check({ expirationTime: at(1) })).toBe('ok');
+    expect(await check({ expirationTime: at(-59_999) })).toBe('ok');
+    expect(await check({ expirationTime: at(-60_000) })).toBe('AUTH_MESSAGE_EXPIRED');
+    expect(await check({ notBefore: at(-1) })).toBe('ok');
+    expect(await check({ notBefore: at(60_000) })).toBe('ok');
+    expect(await check({ notBefore: at(60_001) })).toBe('AUTH_MESSAGE_NOT_YET_VALID');
+  });
+
+  it('uses the current time when none is given', async () => {
+    const { message, signature } = await signed({ issuedAt: new Date(Date.now() - 290_000).toISOString() });
+    expect(codeOf(() => verifySiwe(message, signature, rules))).toBe('ok');
+  });
+
+  it('compares the URI by origin only', async () => {
+    expect(await check({ uri: 'https://chat.example/deep/path?x=1' })).toBe('ok');
+    expect(await check({ uri: 'https://chat.example:8443/' })).toBe('AUTH_URI_MISMATCH');
+    expect(await check({ uri: 'http://chat.example/' })).toBe('AUTH_URI_MISMATCH');
+    // Valid for EIP-4361 (RFC 3986) but not a URL: the port is out of range.
+    expect(await check({ uri: 'https://chat.example:99999/' })).toBe('AUTH_URI_MISMATCH');
+  });
+
+  it('accepts every allowed chain', async () => {
+    expect(await check({ chainId: 10 })).toBe('ok');
+  });
+
+  it('says what was wrong in the error message', async () => {
+    const message = (fields: Partial<SiweMessage>) =>
+      signed({ issuedAt: at(0), ...fields }).then(({ message: m, signature }) => {
+        try {
+          verifySiwe(m, signature, rules, now);
+        } catch (e) {
+          return (e as Error).message;
+        }
+        return 'ok';
+      });
+    expect(await message({ domain: 'evil.example' })).toBe('The message was signed for "evil.example", not "chat.example"');
+    expect(await message({ chainId: 5 })).toBe('Chain 5 is not accepted; use one of 1, 10');
+    expect(await message({ issuedAt: at(120_000) })).toBe('The message is issued in the future');
+    expect(await message({ issuedAt: at(-400_000) })).toBe('The message was issued too long ago');
+    expect(await message({ expirationTime: at(-120_000) })).toBe('The sign-in message has expired');
+    expect(await message({ notBefore: at(120_000) })).toBe('The sign-in message is not valid yet');
+  });
+});
