@@ -186,6 +186,39 @@ describe('ChatService.send', () => {
   });
 });
 
+describe('ChatService while a backend is down', () => {
+  it('lets sends through when the rate limiter cannot be asked (Redis down), warning once per few seconds', async () => {
+    const s = setup();
+    vi.spyOn(s.limiter, 'hit').mockRejectedValue(new Error('redis down'));
+    expect(await codeOf(s.service.send(conn, send()))).toBe('ok');
+    expect(await codeOf(s.service.send(conn, send({ clientId: 'client-0002' })))).toBe('ok');
+    expect(s.submitted).toHaveLength(2);
+    const warned = (s.log.warn as ReturnType<typeof vi.fn>).mock.calls.filter((c) => String(c[1]).startsWith('message rate limit unavailable'));
+    expect(warned).toHaveLength(1);
+    expect(warned[0]![0]).toEqual({ err: 'redis down' });
+  });
+
+  it('still refuses over the limit when the limiter answers', async () => {
+    const s = setup({ limit: 1 });
+    expect(await codeOf(s.service.send(conn, send()))).toBe('ok');
+    expect(await codeOf(s.service.send(conn, send({ clientId: 'client-0002' })))).toBe('RATE_LIMITED');
+  });
+
+  it('answers reads UNAVAILABLE with a retry hint while PostgreSQL is unreachable, and passes other errors on', async () => {
+    const s = setup();
+    const refused = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' });
+    s.messages.history.mockRejectedValueOnce(refused);
+    const err = await s.service.history(conn, { type: 'chat.history', id: 'h', peer, limit: 10 }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(BlockRtcError);
+    expect(err).toMatchObject({ code: 'UNAVAILABLE', extra: { retryAfterMs: expect.any(Number) } });
+    s.messages.since.mockRejectedValueOnce(refused);
+    expect(await codeOf(s.service.sync(conn, { type: 'chat.sync', id: 's', limit: 10 }))).toBe('UNAVAILABLE');
+    const bug = new TypeError('not a connectivity problem');
+    s.messages.history.mockRejectedValueOnce(bug);
+    await expect(s.service.history(conn, { type: 'chat.history', id: 'h', peer, limit: 10 })).rejects.toBe(bug);
+  });
+});
+
 describe('ChatService reads and receipts', () => {
   it('pages history, offering the next cursor only after a full page', async () => {
     const s = setup();
