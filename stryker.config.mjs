@@ -16,7 +16,7 @@ const groups = {
   },
   // The writer's and the store's other tests also run on PGlite, whose start-up (seconds)
   // would be paid again for every mutant: they run in `npm test` but not here.
-  writer: { mutate: ['signaling/chat/writer.ts'], tests: ['signaling/chat/writer.batching.test.ts', 'signaling/chat/writer-isolation.test.ts'] },
+  writer: { mutate: ['signaling/chat/writer.ts'], tests: ['signaling/chat/writer.batching.test.ts', 'signaling/chat/writer-isolation.test.ts', 'signaling/chat/writer.errors.test.ts'] },
   store: { mutate: ['db/messages.ts'], tests: ['db/messages.mutation.test.ts'] },
   chat: { mutate: ['signaling/chat/service.ts'], tests: ['signaling/chat/service.test.ts'] },
   call: { mutate: ['signaling/call/service.ts'], tests: ['signaling/call/**/*.test.ts'] },

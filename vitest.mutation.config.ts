@@ -11,6 +11,7 @@ const all = [
   'signaling/backends.test.ts',
   'signaling/chat/writer.batching.test.ts',
   'signaling/chat/writer-isolation.test.ts',
+  'signaling/chat/writer.errors.test.ts',
   'signaling/chat/service.test.ts',
   'signaling/call/**/*.test.ts',
   'db/messages.mutation.test.ts',
