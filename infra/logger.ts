@@ -72,3 +72,31 @@ export function createLogger(config: Pick<Config, 'log' | 'nodeId' | 'mode'>, de
   };
   return destination ? pino(options, destination) : pino(options);
 }
+
+/**
+ * A gate for a warning that an outage repeats thousands of times: open at most once per
+ * `ms`, counting what it held back so the next line can say how many.
+ */
+export class LogThrottle {
+  private last = Number.NEGATIVE_INFINITY;
+  private held = 0;
+
+  constructor(private readonly ms = 5000) {}
+
+  /** True when a line may be written now; otherwise counts it as held back. */
+  due(now = Date.now()): boolean {
+    if (now - this.last < this.ms) {
+      this.held++;
+      return false;
+    }
+    this.last = now;
+    return true;
+  }
+
+  /** Lines held back since the last one written (and starts counting again). */
+  takeHeld(): number {
+    const n = this.held;
+    this.held = 0;
+    return n;
+  }
+}

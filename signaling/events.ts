@@ -1,6 +1,6 @@
 import type { Bus } from '../infra/bus/bus.ts';
 import { encodeDelivery } from '../infra/bus/bus.ts';
-import type { Logger } from '../infra/logger.ts';
+import { LogThrottle, type Logger } from '../infra/logger.ts';
 import { encodeEvent, type EncodedEvent } from '../protocol/frames.ts';
 import type { EventMap, EventType } from '../protocol/index.ts';
 
@@ -24,8 +24,7 @@ const RETRY_MS = 250;
  * makes clients fetch what they missed with `chat.sync`.
  */
 export class Events {
-  private lastWarn = 0;
-  private suppressed = 0;
+  private readonly warnings = new LogThrottle();
   private readonly missed = new Set<string>();
   private retryTimer: NodeJS.Timeout | null = null;
   private stopped = false;
@@ -63,14 +62,8 @@ export class Events {
   private failed(user: string, err: unknown): void {
     if (this.missed.size < MAX_MISSED) this.missed.add(user);
     this.scheduleResync();
-    const now = Date.now();
-    if (now - this.lastWarn < 5000) {
-      this.suppressed++;
-      return;
-    }
-    this.log.warn({ err: (err as Error)?.message ?? String(err), suppressed: this.suppressed }, 'event not published; its users will be told to resync');
-    this.lastWarn = now;
-    this.suppressed = 0;
+    if (!this.warnings.due()) return;
+    this.log.warn({ err: (err as Error)?.message ?? String(err), suppressed: this.warnings.takeHeld() }, 'event not published; its users will be told to resync');
   }
 
   private scheduleResync(): void {

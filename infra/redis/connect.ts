@@ -1,6 +1,6 @@
 import { Cluster, Redis } from 'ioredis';
 import type { Config } from '../../config/config.ts';
-import type { Logger } from '../logger.ts';
+import { LogThrottle, type Logger } from '../logger.ts';
 
 export type RedisClient = Redis | Cluster;
 
@@ -101,10 +101,9 @@ export interface RedisPair {
 export function createRedisPair(cfg: Config['redis'], log: Logger): RedisPair {
   const cmd = createRedis(cfg, 'command');
   const sub = createRedis(cfg, 'subscriber');
-  let lastLogged = 0;
+  const throttle = new LogThrottle();
   const onError = (err: unknown) => {
-    if (Date.now() - lastLogged < 5000) return;
-    lastLogged = Date.now();
+    if (!throttle.due()) return;
     log.warn({ err: (err as Error)?.message ?? String(err) }, 'redis connection error');
   };
   cmd.on('error', onError);

@@ -9,7 +9,7 @@ import type { Events } from '../events.ts';
 import type { Metrics } from '../metrics.ts';
 import { enforceLimit } from '../ratelimit/enforce.ts';
 import type { RateLimiter } from '../ratelimit/limiter.ts';
-import type { Logger } from '../../infra/logger.ts';
+import { LogThrottle, type Logger } from '../../infra/logger.ts';
 import type { Connection } from '../ws/connection.ts';
 import { toWire } from './mapper.ts';
 import { DB_RETRY_AFTER_MS, isConnectivityError, type GroupCommitWriter } from './writer.ts';
@@ -38,7 +38,7 @@ export class ChatService {
     },
   ) {}
 
-  private limiterDownLogged = 0;
+  private readonly limiterWarnings = new LogThrottle();
 
   /**
    * The per-user message limit, open while its store (Redis) is unreachable: stored
@@ -51,8 +51,7 @@ export class ChatService {
       await enforceLimit(limiter, metrics, { name: 'msg', metric: 'messages', id: conn.address, rule: config.limits.messages });
     } catch (err) {
       if (err instanceof BlockRtcError) throw err;
-      if (Date.now() - this.limiterDownLogged > 5000) {
-        this.limiterDownLogged = Date.now();
+      if (this.limiterWarnings.due()) {
         this.deps.log?.warn({ err: (err as Error)?.message ?? String(err) }, 'message rate limit unavailable; sends are not limited per user until it is back');
       }
     }
