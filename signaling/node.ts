@@ -18,6 +18,7 @@ import { CallService } from './call/service.ts';
 import { chatHandlers } from './chat/handlers.ts';
 import { ChatService } from './chat/service.ts';
 import { GroupCommitWriter } from './chat/writer.ts';
+import { ReceiptWriter } from './chat/receipts.ts';
 import { drainConnections } from './drain.ts';
 import { Events } from './events.ts';
 import { startHousekeeping } from './housekeeping.ts';
@@ -76,7 +77,7 @@ export async function startSignaling({ config, database, log, extend, backends: 
     { maxAgeSec: config.auth.sessionMaxAgeSec, maxConnectionsPerUser: config.auth.maxConnectionsPerUser },
     connections,
   );
-  const chat = new ChatService({ config, messages, attachments, writer, events, limiter: backends.limiter, metrics, log });
+  const chat = new ChatService({ config, messages, receipts: new ReceiptWriter(messages), attachments, writer, events, limiter: backends.limiter, metrics, log });
   const presence = new PresenceService({ store: backends.presence, contacts, messages, users, events, log });
   const sfu = await createMediaClient(config, backends, localSfu);
   const calls = new CallService({ config, calls: new CallStore(db), registry: backends.registry, sfu, events, limiter: backends.limiter, metrics, log });

@@ -6,6 +6,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { dirname } from 'node:path';
+import type { CpuPerOp } from './measure.ts';
 import type { ChatLike, IdleLike, Report } from './report-shape.ts';
 import { printSummary } from './summary.ts';
 
@@ -49,7 +50,7 @@ function contention(out: Report) {
     }
     for (const [k, x] of Object.entries(o)) walk(x, path ? `${path}.${k}` : k);
   };
-  for (const k of ['idleBareWs', 'idleSignaling', 'idleMulti', 'connectRate', 'chat']) walk(out[k], k);
+  for (const k of ['idleBareWs', 'idleSignaling', 'idleMulti', 'connectRate', 'chat', 'chatReceipts']) walk(out[k], k);
   const values = Object.values(windows);
   const maxOther = values.length ? Math.max(...values) : 0;
   return {
@@ -66,6 +67,8 @@ function contention(out: Report) {
 function goals(out: Report) {
   const idle = out.idleSignaling as IdleLike | undefined;
   const chat = out.chat as ChatLike | undefined;
+  const receipts = out.chatReceipts as ChatLike | undefined;
+  const rate = out.connectRate as { cpuPerConnect?: CpuPerOp } | undefined;
   const bestOpen = Math.max(0, ...(chat?.steps ?? []).filter((s) => s.deliveryLatencyMs.p99 < 50 && s.persistedEqualsAcked).map((s) => s.deliveredPerSecond));
   return {
     idleRssPerConnection: idle?.memory ? { goalBytes: 6 * 1024, measuredBytes: idle.memory.rssPerConnectionBytes, met: idle.memory.rssPerConnectionBytes <= 6 * 1024 } : null,
@@ -73,6 +76,13 @@ function goals(out: Report) {
     chatThroughput: chat?.max
       ? { goalPerSecond: 10_000, closedLoopPerSecond: chat.max.deliveredPerSecond, openLoopWithP99Under50msPerSecond: bestOpen, met: Math.max(chat.max.deliveredPerSecond, bestOpen) >= 10_000 }
       : null,
+    // The outside harness's shape (1,000 users, latency from the scheduled send, receipts in the mix).
+    receiptsCpuPerMessageAt5000: receipts?.fixed ? { goalUs: 60, measuredUs: receipts.fixed.cpuPerMessage.serverUs, met: receipts.fixed.cpuPerMessage.serverUs <= 60 } : null,
+    receiptsCpuPerMessageAtSaturation: receipts?.max ? { goalUs: 40, measuredUs: receipts.max.cpuPerMessage.serverUs, met: receipts.max.cpuPerMessage.serverUs <= 40 } : null,
+    receiptsP99At5000: receipts?.fixed ? { goalMs: 50, measuredMs: receipts.fixed.deliveryLatencyMs.p99, met: receipts.fixed.deliveryLatencyMs.p99 < 50 && receipts.fixed.persistedEqualsAcked } : null,
+    receiptsClosedLoop: receipts?.max ? { goalPerSecond: 15_000, measuredPerSecond: receipts.max.deliveredPerSecond, met: receipts.max.deliveredPerSecond >= 15_000 && receipts.max.persistedEqualsAcked } : null,
+    idleNodeRss: idle?.startedRssBytes ? { goalBytes: 100 * 1024 * 1024, measuredBytes: idle.startedRssBytes, met: idle.startedRssBytes <= 100 * 1024 * 1024 } : null,
+    connectCpu: rate?.cpuPerConnect ? { goalUs: 600, measuredUs: rate.cpuPerConnect.serverUs, met: rate.cpuPerConnect.serverUs <= 600 } : null,
   };
 }
 

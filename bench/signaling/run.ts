@@ -5,7 +5,7 @@
  * This file reads the flags, sets up the database and the Redis prefix, runs the phases
  * (phases/) and hands their results to the report (report.ts).
  *
- * Flags: --only=idle-bare,idle,idle-multi,connect-rate,chat   --scale=0.1 (fewer connections,
+ * Flags: --only=idle-bare,idle,idle-multi,connect-rate,chat,chat-receipts   --scale=0.1 (fewer connections,
  * shorter runs; for trying the bench out)   --out=path.json
  * --chat=fixed,max,steps (which chat runs)   --window=4 (in-flight sends per sender in the closed loop)
  * --repeats=3 (fixed-rate and closed-loop runs; the median is the figure)
@@ -55,7 +55,8 @@ const PHASES: [Phase, string, (ctx: BenchContext) => Promise<object>][] = [
   ['idle', 'idleSignaling', (ctx) => idleOne(ctx, 'signaling', 2)],
   ['idle-multi', 'idleMulti', (ctx) => idleMulti(ctx, 3)],
   ['connect-rate', 'connectRate', (ctx) => connectRate(ctx, 4)],
-  ['chat', 'chat', (ctx) => chatPhase(ctx, 5)],
+  ['chat', 'chat', (ctx) => chatPhase(ctx, 5, ctx.P.chat)],
+  ['chat-receipts', 'chatReceipts', (ctx) => chatPhase(ctx, 6, ctx.P.chatReceipts)],
 ];
 
 // ---- main -------------------------------------------------------------------------------
