@@ -15,9 +15,11 @@ export interface ParameterFlags {
   repeats: number;
   /** In-flight sends per sender in the closed-loop chat run. */
   window: number;
+  /** Offered rate of the fixed-rate chat runs (default 5,000 msg/s, the goal's rate). */
+  rate?: number;
 }
 
-export function benchParameters({ scale, repeats, window }: ParameterFlags) {
+export function benchParameters({ scale, repeats, window, rate = 5_000 }: ParameterFlags) {
   const n = (v: number) => Math.max(2, Math.round(v * scale));
   return {
     idle: { connections: n(15_000), loadgens: 2, concurrency: 400, steps: 3, settleMs: 5_000, warmupConnections: 200 },
@@ -33,7 +35,7 @@ export function benchParameters({ scale, repeats, window }: ParameterFlags) {
        * median run is the figure; every run is kept.
        */
       repeats: Math.max(1, repeats),
-      fixed: { rate: 5_000, durationMs: Math.max(3_000, 20_000 * Math.min(1, scale)), warmupMs: 2_000 },
+      fixed: { rate, durationMs: Math.max(3_000, 20_000 * Math.min(1, scale)), warmupMs: 2_000 },
       max: { window, durationMs: Math.max(3_000, 15_000 * Math.min(1, scale)), warmupMs: 3_000 },
       /**
        * Open-loop steps after the closed-loop run: the rates the goal names (run only if the
@@ -56,7 +58,7 @@ export function benchParameters({ scale, repeats, window }: ParameterFlags) {
       loadgens: 1,
       textBytes: 64,
       repeats: Math.max(1, repeats),
-      fixed: { rate: 5_000, durationMs: Math.max(3_000, 20_000 * Math.min(1, scale)), warmupMs: 2_000 },
+      fixed: { rate, durationMs: Math.max(3_000, 20_000 * Math.min(1, scale)), warmupMs: 2_000 },
       max: { window: 10, durationMs: Math.max(3_000, 15_000 * Math.min(1, scale)), warmupMs: 3_000 },
       steps: [2_000],
       stepFractionsOfMax: [] as number[],

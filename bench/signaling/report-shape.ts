@@ -12,7 +12,7 @@ export interface IdleLike {
   cpuPerConnect?: CpuPerOp;
 }
 export interface ChatLike {
-  fixed?: { deliveryLatencyMs: Summary; persistedEqualsAcked: boolean; deliveredPerSecond: number; cpuPerMessage: CpuPerOp };
+  fixed?: { rate: number; deliveryLatencyMs: Summary; persistedEqualsAcked: boolean; deliveredPerSecond: number; cpuPerMessage: CpuPerOp };
   max?: { deliveredPerSecond: number; deliveryLatencyMs: Summary; persistedEqualsAcked: boolean; cpuPerMessage: CpuPerOp };
   steps?: { rate: number; deliveredPerSecond: number; deliveryLatencyMs: Summary; persistedEqualsAcked: boolean }[];
 }
