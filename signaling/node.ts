@@ -84,6 +84,8 @@ export async function startSignaling({ config, database, log, extend, backends: 
   calls.start();
 
   let draining = false;
+  /** Disconnect bookkeeping still running: closing waits for it before the stores go. */
+  const disconnecting = new Set<Promise<void>>();
   const handlers: Handlers = { ...chatHandlers(chat), ...presenceHandlers(presence), ...sessionHandlers(auth), ...callHandlers(calls) };
   const dispatcher = new Dispatcher(handlers, config.limits.framesPerSec, metrics, log);
   const gateway = new Gateway(
@@ -96,12 +98,16 @@ export async function startSignaling({ config, database, log, extend, backends: 
         await connections.add(conn);
         await presence.connected(conn);
       },
-      closed: async (conn) => {
-        // While draining, the process leaves its presence records to the sweep of the
-        // other nodes, so users who reconnect elsewhere never flicker offline.
-        calls.connectionClosed(conn);
-        await connections.remove(conn, draining);
-        if (!draining) await presence.disconnected(conn);
+      closed: (conn) => {
+        const done = (async () => {
+          // While draining, the process leaves its presence records to the sweep of the
+          // other nodes, so users who reconnect elsewhere never flicker offline.
+          calls.connectionClosed(conn);
+          await connections.remove(conn, draining);
+          if (!draining) await presence.disconnected(conn);
+        })();
+        disconnecting.add(done);
+        return done.finally(() => disconnecting.delete(done));
       },
     },
     metrics,
@@ -146,8 +152,12 @@ export async function startSignaling({ config, database, log, extend, backends: 
       housekeeping.stop();
       calls.stop();
       events.stop();
+      // Connections cut now are the process's own leaving (as when draining): their presence
+      // is left to the other nodes' sweep, not announced through stores about to close.
+      draining = true;
       for (const c of connections.all()) c.ws.terminate();
       await writer.flushed();
+      await Promise.allSettled([...disconnecting]);
       await app.close();
       await sfu.close();
       if (!shared) await backends.close();
