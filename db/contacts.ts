@@ -15,7 +15,21 @@ export interface ContactRow {
 }
 
 export class ContactStore {
-  constructor(private readonly db: Db) {}
+  /**
+   * Run at every first connect and last disconnect of a user: built once and prepared (a
+   * named statement per connection), not rebuilt by the query builder each time.
+   */
+  private readonly watchersQuery;
+
+  constructor(private readonly db: Db) {
+    const sharing = alias(contacts, 'sharing');
+    this.watchersQuery = db
+      .select({ owner: contacts.owner })
+      .from(contacts)
+      .innerJoin(sharing, and(eq(sharing.owner, contacts.peer), eq(sharing.peer, contacts.owner)))
+      .where(and(eq(contacts.peer, sql.placeholder('peer')), eq(sharing.sharesPresence, true)))
+      .prepare('blockrtc_presence_watchers');
+  }
 
   /**
    * Adds `peer` to `owner`'s contacts; adding someone shares the owner's presence with them.
@@ -47,12 +61,7 @@ export class ContactStore {
    * shares its presence. One query: the `contacts_peer` index, then the primary key.
    */
   async watchers(peer: string): Promise<string[]> {
-    const sharing = alias(contacts, 'sharing');
-    const rows = await this.db
-      .select({ owner: contacts.owner })
-      .from(contacts)
-      .innerJoin(sharing, and(eq(sharing.owner, contacts.peer), eq(sharing.peer, contacts.owner)))
-      .where(and(eq(contacts.peer, peer), eq(sharing.sharesPresence, true)));
+    const rows = await this.watchersQuery.execute({ peer });
     return rows.map((r) => r.owner);
   }
 
