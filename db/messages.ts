@@ -19,11 +19,14 @@ export interface StoredMessage extends NewMessage {
   createdAt: Date;
   deliveredAt: Date | null;
   readAt: Date | null;
+  /** Not shown to the recipient (blocked sender, or a deleted request). */
+  withheld: boolean;
   attachment: { id: string; mime: string; size: number } | null;
 }
 
 export type InsertOutcome =
-  | { ok: true; id: bigint; createdAt: Date; duplicate: boolean }
+  /** `withheld`: stored for the sender only; the recipient blocked the sender. */
+  | { ok: true; id: bigint; createdAt: Date; duplicate: boolean; withheld: boolean }
   | { ok: false; reason: 'idempotency_conflict' };
 
 /** The two addresses of a 1:1 conversation, lower-cased and sorted. */
@@ -47,6 +50,7 @@ const selection = {
   createdAt: messages.createdAt,
   deliveredAt: messages.deliveredAt,
   readAt: messages.readAt,
+  withheld: messages.withheld,
   attMime: attachments.mime,
   attSize: attachments.size,
 };
@@ -55,6 +59,7 @@ interface Row extends NewMessage {
   createdAt: Date;
   deliveredAt: Date | null;
   readAt: Date | null;
+  withheld: boolean;
   attMime: string | null;
   attSize: number | null;
 }
@@ -72,6 +77,7 @@ function toStored(r: Row): StoredMessage {
     createdAt: r.createdAt,
     deliveredAt: r.deliveredAt,
     readAt: r.readAt,
+    withheld: r.withheld,
     attachment: r.attachmentId && r.attMime !== null && r.attSize !== null ? { id: r.attachmentId, mime: r.attMime, size: r.attSize } : null,
   };
 }
@@ -81,20 +87,26 @@ function toStored(r: Row): StoredMessage {
  * retried keys, and fold the new rows into both sides' conversation list rows; the sender's
  * row starts (and stays) sharing its presence with the recipient. The contacts
  * are upserted sorted so concurrent batches lock rows in the same order.
+ *
+ * A message to someone who blocked its sender is stored withheld and left out of the
+ * recipient's conversation row: the block check is one primary-key probe of `blocks` inside
+ * this statement, so it costs no round trip and no cache can make it stale.
  */
 const INSERT_BATCH = `
 with input as (
   select * from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::uuid[])
     with ordinality as t(conversation, sender, recipient, client_id, kind, body, attachment_id, ord)
 ), ins as (
-  insert into messages (conversation, sender, recipient, client_id, kind, body, attachment_id)
-  select conversation, sender, recipient, client_id, kind, body, attachment_id from input order by ord
+  insert into messages (conversation, sender, recipient, client_id, kind, body, attachment_id, withheld)
+  select i.conversation, i.sender, i.recipient, i.client_id, i.kind, i.body, i.attachment_id,
+    exists (select 1 from blocks b where b.owner = i.recipient and b.blocked = i.sender)
+  from input i order by i.ord
   on conflict (conversation, sender, client_id) do nothing
-  returning id, conversation, sender, recipient, client_id, created_at
+  returning id, conversation, sender, recipient, client_id, created_at, withheld
 ), sides as (
   select sender as owner, recipient as peer, id, created_at, 0 as unread, true as shares from ins
   union all
-  select recipient, sender, id, created_at, 1, false from ins
+  select recipient, sender, id, created_at, 1, false from ins where not withheld
 ), contact_rows as (
   insert into contacts (owner, peer, last_message_id, last_message_at, unread, shares_presence)
   select owner, peer, max(id), max(created_at), sum(unread)::int, bool_or(shares) from sides group by owner, peer order by owner, peer
@@ -104,7 +116,7 @@ with input as (
     unread = contacts.unread + excluded.unread,
     shares_presence = contacts.shares_presence or excluded.shares_presence
 )
-select id::text as id, conversation, sender, client_id, created_at from ins`;
+select id::text as id, conversation, sender, client_id, created_at, withheld from ins`;
 
 interface InsertedRow {
   id: string;
@@ -112,6 +124,7 @@ interface InsertedRow {
   sender: string;
   client_id: string;
   created_at: Date | string;
+  withheld: boolean;
 }
 
 /** Raw results: node-postgres parses timestamptz into a Date, PGlite may hand back text. */
@@ -136,7 +149,7 @@ export class MessageStore {
     for (const m of batch) if (!unique.has(idemKey(m))) unique.set(idemKey(m), m);
     const rows = [...unique.values()];
 
-    const stored = new Map<string, { id: bigint; createdAt: Date; fresh: boolean; row: NewMessage }>();
+    const stored = new Map<string, { id: bigint; createdAt: Date; fresh: boolean; withheld: boolean; row: NewMessage }>();
     const col = <K extends keyof NewMessage>(k: K) => rows.map((r) => r[k]);
     const inserted = await this.conn.run<InsertedRow>('blockrtc_insert_messages', INSERT_BATCH, [
       col('conversation'),
@@ -149,7 +162,7 @@ export class MessageStore {
     ]);
     for (const r of inserted) {
       const k = idemKey({ conversation: r.conversation, sender: r.sender, clientId: r.client_id });
-      stored.set(k, { id: BigInt(r.id), createdAt: toDate(r.created_at), fresh: true, row: unique.get(k)! });
+      stored.set(k, { id: BigInt(r.id), createdAt: toDate(r.created_at), fresh: true, withheld: r.withheld === true, row: unique.get(k)! });
     }
 
     // Retries: the rows already stored (committed, as ON CONFLICT waited for any writer in flight).
@@ -165,7 +178,7 @@ export class MessageStore {
             sql`, `,
           )})`,
         );
-      for (const r of existing) stored.set(idemKey(r), { id: r.id, createdAt: r.createdAt, fresh: false, row: toStored(r) });
+      for (const r of existing) stored.set(idemKey(r), { id: r.id, createdAt: r.createdAt, fresh: false, withheld: r.withheld, row: toStored(r) });
     }
 
     return batch.map((m): InsertOutcome => {
@@ -174,17 +187,17 @@ export class MessageStore {
       // A repeat of a stored row, or of an earlier message in this batch, must carry the same
       // content: only the first one is stored, so a different text would be silently dropped.
       if (s.row !== m && !sameContent(s.row, m)) return { ok: false, reason: 'idempotency_conflict' };
-      return { ok: true, id: s.id, createdAt: s.createdAt, duplicate: !s.fresh || s.row !== m };
+      return { ok: true, id: s.id, createdAt: s.createdAt, duplicate: !s.fresh || s.row !== m, withheld: s.withheld };
     });
   }
 
-  /** Newest first, below `before`. */
-  async history(conversation: string, before: bigint | null, limit: number): Promise<StoredMessage[]> {
+  /** Newest first, below `before`; with a `viewer`, as it sees it (without what is withheld from it). */
+  async history(conversation: string, before: bigint | null, limit: number, viewer?: string): Promise<StoredMessage[]> {
     const rows = await this.db
       .select(selection)
       .from(messages)
       .leftJoin(attachments, eq(attachments.id, messages.attachmentId))
-      .where(and(eq(messages.conversation, conversation), before !== null ? lt(messages.id, before) : undefined))
+      .where(and(eq(messages.conversation, conversation), viewer !== undefined ? visibleTo(viewer) : undefined, before !== null ? lt(messages.id, before) : undefined))
       .orderBy(desc(messages.id))
       .limit(limit);
     return rows.map(toStored);
@@ -200,7 +213,7 @@ export class MessageStore {
       .select(selection)
       .from(messages)
       .leftJoin(attachments, eq(attachments.id, messages.attachmentId))
-      .where(and(or(eq(messages.recipient, address), eq(messages.sender, address)), after !== null ? gt(messages.id, after) : undefined))
+      .where(and(or(and(eq(messages.recipient, address), eq(messages.withheld, false)), eq(messages.sender, address)), after !== null ? gt(messages.id, after) : undefined))
       .orderBy(asc(messages.id))
       .limit(limit + 1);
     const more = page.length > limit;
@@ -210,7 +223,7 @@ export class MessageStore {
         .select(selection)
         .from(messages)
         .leftJoin(attachments, eq(attachments.id, messages.attachmentId))
-        .where(and(eq(messages.recipient, address), isNull(messages.deliveredAt), lte(messages.id, after)))
+        .where(and(eq(messages.recipient, address), isNull(messages.deliveredAt), eq(messages.withheld, false), lte(messages.id, after)))
         .orderBy(asc(messages.id))
         .limit(100);
       if (stragglers.length) return { messages: [...stragglers.map(toStored), ...out], more };
@@ -222,7 +235,7 @@ export class MessageStore {
     const rows = await this.db
       .update(messages)
       .set({ deliveredAt: sql`now()` })
-      .where(and(eq(messages.conversation, conversation), eq(messages.recipient, recipient), inArray(messages.id, ids), isNull(messages.deliveredAt)))
+      .where(and(eq(messages.conversation, conversation), eq(messages.recipient, recipient), inArray(messages.id, ids), isNull(messages.deliveredAt), eq(messages.withheld, false)))
       .returning({ id: messages.id, at: messages.deliveredAt });
     return { ids: rows.map((r) => r.id), at: rows[0]?.at ?? new Date() };
   }
@@ -232,12 +245,12 @@ export class MessageStore {
       const rows = await tx
         .update(messages)
         .set({ readAt: sql`now()`, deliveredAt: sql`coalesce(${messages.deliveredAt}, now())` })
-        .where(and(eq(messages.conversation, conversation), eq(messages.recipient, recipient), lte(messages.id, upTo), isNull(messages.readAt)))
+        .where(and(eq(messages.conversation, conversation), eq(messages.recipient, recipient), lte(messages.id, upTo), isNull(messages.readAt), eq(messages.withheld, false)))
         .returning({ id: messages.id, at: messages.readAt });
       await tx
         .update(contacts)
         .set({
-          unread: sql`(select count(*)::int from ${messages} where ${messages.conversation} = ${conversation} and ${messages.recipient} = ${recipient} and ${messages.readAt} is null)`,
+          unread: sql`(select count(*)::int from ${messages} where ${messages.conversation} = ${conversation} and ${messages.recipient} = ${recipient} and ${messages.readAt} is null and not ${messages.withheld})`,
         })
         .where(and(eq(contacts.owner, recipient), eq(contacts.peer, peer)));
       return { ids: rows.map((r) => r.id), at: rows[0]?.at ?? new Date() };
@@ -258,6 +271,11 @@ export class MessageStore {
     const [r] = await this.db.select({ n: sql<number>`count(*)::int` }).from(messages);
     return r?.n ?? 0;
   }
+}
+
+/** A message is hidden from its recipient when withheld; its sender always sees it. */
+function visibleTo(viewer: string) {
+  return or(eq(messages.withheld, false), eq(messages.sender, viewer));
 }
 
 function sameContent(a: NewMessage, b: NewMessage): boolean {

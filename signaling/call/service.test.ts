@@ -16,6 +16,8 @@ import { MemorySfuRegistry } from '../../sfu/registry/memory.ts';
 import { createTestDatabase, query } from '../../testkit/pg.ts';
 import type { Connection } from '../ws/connection.ts';
 import { CallService } from './service.ts';
+import { openRelations } from '../../testkit/fakes.ts';
+import type { Relations } from '../requests/relations.ts';
 
 /**
  * The call service over its real PostgreSQL store, the in-process SFU registry, a recording
@@ -46,7 +48,7 @@ describe('CallService', () => {
   let connSeq = 0;
   const connOf = (address: string) => ({ id: `sig-1.${++connSeq}`, address }) as Connection;
 
-  function setup(opts: { turn?: Config['turn']; nodes?: string[]; maxParticipants?: number } = {}) {
+  function setup(opts: { turn?: Config['turn']; nodes?: string[]; maxParticipants?: number; relations?: Relations } = {}) {
     const calls = new CallStore(database.db);
     const registry = new MemorySfuRegistry(10_000, 100);
     for (const node of opts.nodes ?? ['sfu-a']) void registry.heartbeat(node, [{ index: 0, alive: true, consumers: 0, producers: 0, rooms: 0, cpu: 0 }], false, Date.now());
@@ -87,6 +89,7 @@ describe('CallService', () => {
       events: new Events(bus as unknown as Bus, log as unknown as Logger),
       limiter: new MemoryRateLimiter(),
       metrics: createMetrics(),
+      relations: opts.relations ?? openRelations(),
       log: log as unknown as Logger,
     });
     const of = (ev: string) => events.filter((e) => e.ev === ev);

@@ -13,6 +13,8 @@ import { MemoryRateLimiter } from '../ratelimit/memory.ts';
 import type { Connection } from '../ws/connection.ts';
 import { ChatService } from './service.ts';
 import type { GroupCommitWriter } from './writer.ts';
+import { openRelations } from '../../testkit/fakes.ts';
+import type { Relations } from '../requests/relations.ts';
 
 const me = Wallet.createRandom().address;
 const peer = Wallet.createRandom().address;
@@ -31,12 +33,13 @@ const stored = (id: bigint, over: Partial<StoredMessage> = {}): StoredMessage =>
   createdAt: new Date(Number(id) * 1000),
   deliveredAt: null,
   readAt: null,
+  withheld: false,
   attachment: null,
   ...over,
 });
 
 /** The service over in-process fakes; each records what it was asked. */
-function setup(opts: { outcome?: InsertOutcome; pending?: number; attachments?: AttachmentMeta[]; publishFails?: boolean; limit?: number } = {}) {
+function setup(opts: { outcome?: InsertOutcome; pending?: number; attachments?: AttachmentMeta[]; publishFails?: boolean; limit?: number; relations?: Relations } = {}) {
   const published: { user: string; skip: string; sentAt: number; ev: string; data: Record<string, unknown> }[] = [];
   const bus = {
     publish: vi.fn(async (user: string, payload: string) => {
@@ -51,7 +54,7 @@ function setup(opts: { outcome?: InsertOutcome; pending?: number; attachments?: 
     pending: opts.pending ?? 0,
     submit: vi.fn(async (m: NewMessage) => {
       submitted.push(m);
-      return opts.outcome ?? { ok: true, id: 42n, createdAt: new Date('2030-01-01T00:00:00Z'), duplicate: false };
+      return opts.outcome ?? { ok: true, id: 42n, createdAt: new Date('2030-01-01T00:00:00Z'), duplicate: false, withheld: false };
     }),
   } as unknown as GroupCommitWriter;
   const messages = {
@@ -65,7 +68,7 @@ function setup(opts: { outcome?: InsertOutcome; pending?: number; attachments?: 
   const metrics = createMetrics();
   const log = { warn: vi.fn() } as unknown as Logger;
   const config = { limits: { messages: { limit: opts.limit ?? 100, windowMs: 60_000 }, pendingWrites: 10 } } as Config;
-  const service = new ChatService({ config, messages: messages as unknown as MessageStore, attachments, writer, events: new Events(bus, log), limiter, metrics, log });
+  const service = new ChatService({ config, messages: messages as unknown as MessageStore, attachments, writer, events: new Events(bus, log), limiter, metrics, relations: opts.relations ?? openRelations(), log });
   return { service, published, submitted, writer, messages, attachments, limiter, metrics, log, config };
 }
 
@@ -110,7 +113,7 @@ describe('ChatService.send', () => {
   });
 
   it('publishes a retry again (its first node may have died before publishing) without counting it, and refuses a reused client id', async () => {
-    const dup = setup({ outcome: { ok: true, id: 7n, createdAt: new Date(0), duplicate: true } });
+    const dup = setup({ outcome: { ok: true, id: 7n, createdAt: new Date(0), duplicate: true, withheld: false } });
     expect(await dup.service.send(conn, send())).toMatchObject({ id: '7', duplicate: true });
     expect(dup.published.map((p) => [p.user, p.ev, p.data.id])).toEqual([
       [peer, 'chat.message', '7'],
