@@ -227,13 +227,13 @@ describe('ChatService reads and receipts', () => {
     const s = setup();
     s.messages.history.mockResolvedValueOnce([stored(9n), stored(8n)]);
     const full = await s.service.history(conn, { type: 'chat.history', id: 'h', peer: peer.toLowerCase(), before: '10', limit: 2 });
-    expect(s.messages.history).toHaveBeenLastCalledWith(conv, 10n, 2);
+    expect(s.messages.history).toHaveBeenLastCalledWith(conv, 10n, 2, me);
     expect(full.before).toBe('8');
     expect(full.messages.map((m) => m.id)).toEqual(['9', '8']);
     expect(full.messages[0]).toMatchObject({ from: me, to: peer, text: 'm9', createdAt: new Date(9000).toISOString() });
     s.messages.history.mockResolvedValueOnce([stored(3n)]);
     const last = await s.service.history(conn, { type: 'chat.history', id: 'h', peer, limit: 2 });
-    expect(s.messages.history).toHaveBeenLastCalledWith(conv, null, 2);
+    expect(s.messages.history).toHaveBeenLastCalledWith(conv, null, 2, me);
     expect(last.before).toBeNull();
   });
 
