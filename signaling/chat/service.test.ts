@@ -284,3 +284,61 @@ describe('ChatService reads and receipts', () => {
     expect(s.published).toEqual([{ user: peer, skip: '', sentAt: 0, ev: 'chat.typing', data: { from: me, typing: true } }]);
   });
 });
+
+describe('ChatService with requests and blocks', () => {
+  it('acks a withheld send as usual but publishes it only to the sender’s other devices', async () => {
+    const relations = openRelations();
+    const sent = vi.spyOn(relations, 'sent');
+    const s = setup({ outcome: { ok: true, id: 11n, createdAt: new Date(0), duplicate: false, withheld: true }, relations });
+    expect(await s.service.send(conn, send())).toEqual({ id: '11', createdAt: new Date(0).toISOString(), conversation: conv, duplicate: false });
+    expect(s.published.map((p) => [p.user, p.skip, p.ev])).toEqual([[me, 'node-1.7', 'chat.message']]);
+    // Sending accepts the peer: the cache learns it whatever the recipient did.
+    expect(sent).toHaveBeenCalledWith(me, peer);
+  });
+
+  it.each([
+    ['the reader has not accepted the sender (a request)', { accepted: false }],
+    ['the sender blocked the reader', { blockedByPeer: true }],
+    ['the reader blocked the sender', { blocking: true }],
+  ])('keeps receipts and typing from the peer when %s, still telling the reader’s own devices', async (_label, over) => {
+    const s = setup({ relations: openRelations(over) });
+    expect(await s.service.delivered(conn, { type: 'chat.delivered', id: 'd', peer, ids: ['3', '4'] })).toEqual({ updated: ['3', '4'] });
+    expect(await s.service.read(conn, { type: 'chat.read', id: 'r', peer, upTo: '6' })).toEqual({ updated: ['5', '6'] });
+    expect(await s.service.typing(conn, { type: 'chat.typing', id: 't', to: peer, typing: true })).toEqual({});
+    expect(s.published.map((p) => [p.user, p.ev, p.data.status])).toEqual([
+      [me, 'chat.receipt', 'delivered'],
+      [me, 'chat.receipt', 'read'],
+    ]);
+  });
+
+  it('leaves delivered and read times off one’s own messages to a peer that has not accepted, in history and sync', async () => {
+    const at = new Date('2030-01-05T00:00:00Z');
+    const theirs = stored(4n, { sender: peer, recipient: me, deliveredAt: at, readAt: at });
+    const mine = stored(5n, { deliveredAt: at, readAt: at });
+    for (const accepted of [false, true]) {
+      const s = setup({ relations: openRelations({ accepted }) });
+      s.messages.history.mockResolvedValueOnce([mine, theirs]);
+      s.messages.since.mockResolvedValueOnce({ messages: [theirs, mine], more: false });
+      const history = (await s.service.history(conn, { type: 'chat.history', id: 'h', peer, limit: 10 })).messages;
+      const synced = (await s.service.sync(conn, { type: 'chat.sync', id: 's', limit: 10 })).messages;
+      const shown = accepted ? at.toISOString() : null;
+      expect(history.map((m) => [m.id, m.deliveredAt, m.readAt])).toEqual([
+        ['5', shown, shown],
+        ['4', at.toISOString(), at.toISOString()],
+      ]);
+      expect(synced.map((m) => [m.id, m.readAt])).toEqual([
+        ['4', at.toISOString()],
+        ['5', shown],
+      ]);
+    }
+  });
+
+  it('answers UNAVAILABLE, not INTERNAL, when the relation cannot be read', async () => {
+    const relations = openRelations();
+    relations.get = async () => {
+      throw Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' });
+    };
+    const s = setup({ relations });
+    expect(await codeOf(s.service.typing(conn, { type: 'chat.typing', id: 't', to: peer, typing: true }))).toBe('UNAVAILABLE');
+  });
+});
