@@ -487,6 +487,30 @@ describe('CallService', () => {
       expect((await state(s, fresh.callId)).call.endedAt).toBeNull();
     });
 
+    it('never rings an invitee who blocked the caller: it stays ringing for the caller and ends missed, like someone offline', async () => {
+      const [me, blocker, friend] = [addr(), addr(), addr()];
+      const relations = openRelations();
+      relations.get = async (actor, peer) => ({ blockedByPeer: actor === me && peer === blocker, blocking: false, accepted: true });
+      const s = setup({ relations });
+      const res = await start(s, connOf(me), [blocker, friend]);
+      expect(res.participants.map((p) => [p.address, p.state])).toEqual([
+        [me, 'accepted'],
+        [blocker, 'ringing'],
+        [friend, 'ringing'],
+      ]);
+      expect(s.of('call.incoming').map((e) => e.to)).toEqual([friend]);
+      // Only the blocker invited: the call is not ended as busy (that would tell the caller something).
+      const alone = await start(s, connOf(me), [blocker]);
+      expect(s.of('call.incoming').map((e) => e.to)).toEqual([friend]);
+      expect((await state(s, alone.callId)).call.endedAt).toBeNull();
+      await query(url, `update call_participants set invited_at = now() - interval '31 seconds' where call_id = $1`, [alone.callId]);
+      await (s.service as unknown as { expireRinging(): Promise<void> }).expireRinging();
+      expect((await state(s, alone.callId)).call.endReason).toBe('missed');
+      // The blocker calling the caller rings as usual.
+      await start(s, connOf(blocker), [me]);
+      expect(s.of('call.incoming').map((e) => e.to)).toEqual([friend, me]);
+    });
+
     it('ends as busy a call whose last ringing invitee went missing while the others were busy', async () => {
       const s = setup();
       const [x, busy] = [addr(), addr()];
