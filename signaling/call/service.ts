@@ -73,6 +73,10 @@ export class CallService {
     if (invitees.length === 0) throw new BlockRtcError('BAD_REQUEST', 'Invite at least one other address');
     if (invitees.length + 1 > config.calls.maxParticipants) throw new BlockRtcError('TOO_MANY_PARTICIPANTS', `At most ${config.calls.maxParticipants} participants`);
     await enforceLimit(this.deps.limiter, this.deps.metrics, { name: 'call', metric: 'calls', id: conn.address, rule: config.limits.calls, message: 'Too many calls started; wait a moment' });
+    // An invitee who blocked the caller is recorded as rung but never hears it: its ring
+    // expires as `missed`, exactly what the caller sees of someone offline, so the block
+    // stays hidden. Asked before anything is stored, so a failure leaves no call behind.
+    const silenced = await this.blockedCaller(conn.address, invitees);
     // Invitees already in a call, or rung by too many calls at once, are marked busy.
     const created = await calls.createLimited(req.kind, conn.address, invitees, {
       maxPerCaller: config.calls.maxRingingPerCaller,
@@ -88,10 +92,6 @@ export class CallService {
     }
     await calls.setPlacement(call.id, placement.node, placement.worker);
     const ringing = invitees.filter((a) => !busy.has(a));
-    // An invitee who blocked the caller is recorded as rung but never hears it: its ring
-    // expires as `missed`, exactly what the caller sees of someone offline, so the block
-    // stays hidden.
-    const silenced = await this.blockedCaller(conn.address, ringing);
     const expiresAt = new Date(Date.now() + config.calls.ringTimeoutMs).toISOString();
     for (const a of ringing) if (!silenced.has(a)) this.publish(a, 'call.incoming', { callId: call.id, from: conn.address, kind: req.kind, participants: [conn.address, ...invitees], expiresAt });
     if (ringing.length === 0) await this.end(call.id, 'busy');

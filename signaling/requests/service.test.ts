@@ -99,3 +99,11 @@ describe('RequestsService', () => {
     expect(await codeOf(setup({ added: null }).service.block(conn, { type: 'blocks.add', id: 'r', address: peer }))).toBe('BLOCK_LIMIT');
   });
 });
+
+describe('RequestsService when PostgreSQL is unreachable', () => {
+  it('answers UNAVAILABLE, not INTERNAL', async () => {
+    const t = setup();
+    t.blocks.add.mockRejectedValueOnce(Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }));
+    expect(await codeOf(t.service.block(conn, { type: 'blocks.add', id: 'r', address: peer }))).toBe('UNAVAILABLE');
+  });
+});

@@ -5,8 +5,19 @@ import { BlockRtcError } from '../../protocol/errors.ts';
 import type { BlockEntry, Request, ResultMap } from '../../protocol/index.ts';
 import type { Events } from '../events.ts';
 import type { PresenceService } from '../presence/service.ts';
+import { DB_RETRY_AFTER_MS, isConnectivityError } from '../chat/writer.ts';
 import type { Connection } from '../ws/connection.ts';
 import type { Relations } from './relations.ts';
+
+/** PostgreSQL unreachable is a retryable UNAVAILABLE, as in chat, not INTERNAL. */
+async function store<T>(p: Promise<T>): Promise<T> {
+  try {
+    return await p;
+  } catch (err) {
+    if (isConnectivityError(err)) throw new BlockRtcError('UNAVAILABLE', 'The database is unreachable; try again', { retryAfterMs: DB_RETRY_AFTER_MS });
+    throw err;
+  }
+}
 
 const toEntry = (r: BlockRow): BlockEntry => ({ address: r.blocked, blockedAt: r.createdAt.toISOString() });
 
@@ -27,13 +38,13 @@ export class RequestsService {
   ) {}
 
   async list(conn: Connection): Promise<ResultMap['requests.list']> {
-    const rows = await this.deps.contacts.list(conn.address, 500, 'requests');
+    const rows = await store(this.deps.contacts.list(conn.address, 500, 'requests'));
     return { requests: await this.deps.presence.describe(conn.address, rows) };
   }
 
   async accept(conn: Connection, req: Request<'requests.accept'>): Promise<ResultMap['requests.accept']> {
     const peer = this.other(conn, req.address, 'SELF_MESSAGE');
-    const accepted = await this.deps.contacts.accept(conn.address, peer);
+    const accepted = await store(this.deps.contacts.accept(conn.address, peer));
     if (!accepted) throw new BlockRtcError('REQUEST_NOT_FOUND');
     const { startedSharing, ...row } = accepted;
     if (startedSharing) {
@@ -47,18 +58,18 @@ export class RequestsService {
 
   async delete(conn: Connection, req: Request<'requests.delete'>): Promise<ResultMap['requests.delete']> {
     const peer = this.other(conn, req.address, 'SELF_MESSAGE');
-    if (!(await this.deps.contacts.deleteRequest(conn.address, peer))) throw new BlockRtcError('REQUEST_NOT_FOUND');
+    if (!(await store(this.deps.contacts.deleteRequest(conn.address, peer)))) throw new BlockRtcError('REQUEST_NOT_FOUND');
     this.deps.events.toUser(conn.address, 'requests.changed', { address: peer, action: 'deleted' }, { skip: conn.id });
     return {};
   }
 
   async blocks(conn: Connection): Promise<ResultMap['blocks.list']> {
-    return { blocks: (await this.deps.blocks.list(conn.address)).map(toEntry) };
+    return { blocks: (await store(this.deps.blocks.list(conn.address))).map(toEntry) };
   }
 
   async block(conn: Connection, req: Request<'blocks.add'>): Promise<ResultMap['blocks.add']> {
     const peer = this.other(conn, req.address, 'BLOCK_SELF');
-    const added = await this.deps.blocks.add(conn.address, peer);
+    const added = await store(this.deps.blocks.add(conn.address, peer));
     if (!added) throw new BlockRtcError('BLOCK_LIMIT');
     if (added.created) this.blockChanged(conn, peer, true, added.row.createdAt);
     return { block: toEntry(added.row) };
@@ -66,7 +77,7 @@ export class RequestsService {
 
   async unblock(conn: Connection, req: Request<'blocks.remove'>): Promise<ResultMap['blocks.remove']> {
     const peer = this.other(conn, req.address, 'BLOCK_SELF');
-    const removed = await this.deps.blocks.remove(conn.address, peer);
+    const removed = await store(this.deps.blocks.remove(conn.address, peer));
     if (removed) this.blockChanged(conn, peer, false, new Date());
     return { removed };
   }
