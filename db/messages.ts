@@ -1,4 +1,4 @@
-import { and, desc, asc, eq, gt, inArray, isNull, lt, lte, or, sql } from 'drizzle-orm';
+import { and, desc, asc, eq, gt, inArray, isNull, lt, lte, not, or, sql } from 'drizzle-orm';
 import type { Connection, Db } from './client.ts';
 import { attachments, contacts, messages } from './schema.ts';
 
@@ -223,7 +223,8 @@ export class MessageStore {
         .select(selection)
         .from(messages)
         .leftJoin(attachments, eq(attachments.id, messages.attachmentId))
-        .where(and(eq(messages.recipient, address), isNull(messages.deliveredAt), eq(messages.withheld, false), lte(messages.id, after)))
+        // `not withheld` as written in the partial index's predicate, so the planner uses it.
+        .where(and(eq(messages.recipient, address), isNull(messages.deliveredAt), not(messages.withheld), lte(messages.id, after)))
         .orderBy(asc(messages.id))
         .limit(100);
       if (stragglers.length) return { messages: [...stragglers.map(toStored), ...out], more };
