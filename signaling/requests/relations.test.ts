@@ -80,15 +80,24 @@ describe('RelationCache', () => {
     expect(await t.cache.get('a', 'b')).toEqual(open);
   });
 
-  it('publishes a first message once per node, not once per message', async () => {
+  it('publishes a first message once per node, not once per message, even when nothing was ever read', async () => {
     const t = setup();
     t.cache.sent('a', 'b');
-    expect(t.notes).toEqual([['a', 'b']]);
+    t.cache.sent('a', 'b');
+    t.cache.sent('a', 'c');
+    expect(t.notes).toEqual([
+      ['a', 'b'],
+      ['a', 'c'],
+    ]);
+    expect(t.loads).toEqual([]);
     t.state.set('a>b', open);
     await t.cache.get('a', 'b');
     t.cache.sent('a', 'b');
-    t.cache.sent('a', 'b');
-    expect(t.notes).toEqual([['a', 'b']]);
+    expect(t.notes).toHaveLength(2);
+    // A user that comes back to this node announces again (notes may have been missed meanwhile).
+    t.cache.forget('a');
+    t.cache.sent('a', 'c');
+    expect(t.notes).toHaveLength(3);
   });
 
   it('lets signals through only when accepted and nobody blocked anyone', () => {

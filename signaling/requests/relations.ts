@@ -40,6 +40,9 @@ const MAX_ENTRIES = 200_000;
  */
 export class RelationCache implements Relations {
   private readonly entries = new Map<string, Map<string, Entry>>();
+  /** Pairs whose first message this node already announced (acceptance is never taken back). */
+  private readonly announced = new Map<string, Set<string>>();
+  private announcedSize = 0;
   /** Bumped by every invalidation: a load that overlapped one is answered but not kept. */
   private generation = 0;
   private size = 0;
@@ -67,8 +70,16 @@ export class RelationCache implements Relations {
    * costs one note per node, not one per message.
    */
   sent(actor: string, peer: string): void {
-    const known = this.entries.get(actor)?.get(peer);
-    if (known && known.value.accepted && known.expires > this.now()) return;
+    if (this.entries.get(actor)?.get(peer)?.value.accepted) return;
+    let mine = this.announced.get(actor);
+    if (mine?.has(peer)) return;
+    if (this.announcedSize >= MAX_ENTRIES) {
+      this.announced.clear();
+      this.announcedSize = 0;
+    }
+    if (!mine) this.announced.set(actor, (mine = new Set()));
+    mine.add(peer);
+    this.announcedSize++;
     this.changed(actor, peer);
   }
 
@@ -88,6 +99,8 @@ export class RelationCache implements Relations {
   /** The user's first connection on this node: notes published while it was elsewhere never came here. */
   forget(actor: string): void {
     this.generation++;
+    this.announcedSize -= this.announced.get(actor)?.size ?? 0;
+    this.announced.delete(actor);
     const mine = this.entries.get(actor);
     if (!mine) return;
     this.size -= mine.size;
