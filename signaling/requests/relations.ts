@@ -33,10 +33,10 @@ const MAX_ENTRIES = 200_000;
  * Entries are keyed by the acting user, and only a node holding one of that user's
  * connections acts for it. Every change (block, unblock, accept, a first message) is
  * published on the acting user's bus channel, which reaches exactly the nodes holding that
- * user; a node that does not hold it misses the note, so it forgets the user's entries when
- * the user's first connection arrives (`forget`). A load that overlapped any invalidation is
- * not kept (one generation counter: invalidations are rare). The TTL only bounds memory and any note lost to a Redis
- * outage.
+ * user; a node that does not hold it misses the note, so it forgets the user's entries
+ * whenever one of the user's connections arrives (`forget`). A load that overlapped any
+ * invalidation is not kept (one generation counter: invalidations are few next to reads).
+ * The TTL only bounds memory and how long a note lost to a Redis outage can matter.
  */
 export class RelationCache implements Relations {
   private readonly entries = new Map<string, Map<string, Entry>>();
