@@ -136,6 +136,12 @@ describe('bad input is a 4xx, never INTERNAL', () => {
       'call.consume': { callId, transportId: randomUUID(), producerId: randomUUID(), rtpCapabilities: { codecs: [] } },
       'call.resumeConsumer': { callId, consumerId: randomUUID() },
       'call.setPreferredLayers': { callId, consumerId: randomUUID(), spatialLayer: 1, temporalLayer: 1 },
+      'requests.list': {},
+      'requests.accept': { address: peer },
+      'requests.delete': { address: peer },
+      'blocks.list': {},
+      'blocks.add': { address: peer },
+      'blocks.remove': { address: peer },
     };
     const lower = peer.toLowerCase();
     const upper = `0x${peer.slice(2).toUpperCase()}`;
