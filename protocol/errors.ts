@@ -56,6 +56,7 @@ export const ERRORS = {
   GROUP_FULL: { status: 409, message: 'The group has reached its member limit' },
   GROUP_NOT_INVITED: { status: 409, message: 'You have no pending invitation to this group' },
   GROUP_MEMBER_NOT_FOUND: { status: 404, message: 'That address is not a member of this group' },
+  GROUP_LAST_ADMIN: { status: 409, message: 'A group needs an admin: promote another member first' },
   // Protection and lifecycle
   RATE_LIMITED: { status: 429, message: 'Too many requests; slow down' },
   POLICY_VIOLATION: { status: 400, message: 'Connection closed for repeated abuse', close: 1008 },

@@ -1,6 +1,6 @@
 import { CLOSE } from '../protocol/errors.ts';
 import type { Bus } from '../infra/bus/bus.ts';
-import { decodeDelivery } from '../infra/bus/bus.ts';
+import { controlBody, decodeDelivery } from '../infra/bus/bus.ts';
 import type { Connection } from './ws/connection.ts';
 import type { Metrics } from './metrics.ts';
 import type { Logger } from '../infra/logger.ts';
@@ -12,6 +12,7 @@ import type { Logger } from '../infra/logger.ts';
 export class Connections {
   private readonly byUser = new Map<string, Set<Connection>>();
   private count = 0;
+  private control: (user: string, body: string) => void = () => undefined;
 
   constructor(
     private readonly bus: Bus,
@@ -74,10 +75,22 @@ export class Connections {
     return this.byUser.get(user);
   }
 
+  /** Node-level messages on a user's channel (group subscriptions to change), not for its clients. */
+  onControl(handler: (user: string, body: string) => void): void {
+    this.control = handler;
+  }
+
   private deliver(user: string, payload: string): void {
+    const body = controlBody(payload);
+    if (body !== null) return this.control(user, body);
+    const { skip, sentAt, frame } = decodeDelivery(payload);
+    this.write(user, frame, skip, sentAt);
+  }
+
+  /** Writes a frame to this node's connections of `user` (except `skip`). */
+  write(user: string, frame: string, skip: string, sentAt: number): void {
     const set = this.byUser.get(user);
     if (!set) return;
-    const { skip, sentAt, frame } = decodeDelivery(payload);
     for (const conn of set) {
       if (conn.id === skip || conn.closed) continue;
       if (conn.ws.bufferedAmount > this.maxBufferedBytes) {

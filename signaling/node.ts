@@ -5,6 +5,7 @@ import { AttachmentStore } from '../db/attachments.ts';
 import { CallStore } from '../db/calls.ts';
 import type { Database } from '../db/client.ts';
 import { ContactStore } from '../db/contacts.ts';
+import { GroupStore } from '../db/groups.ts';
 import { MessageStore } from '../db/messages.ts';
 import { UserStore } from '../db/users.ts';
 import type { Logger } from '../infra/logger.ts';
@@ -19,6 +20,9 @@ import { chatHandlers } from './chat/handlers.ts';
 import { ChatService } from './chat/service.ts';
 import { GroupCommitWriter } from './chat/writer.ts';
 import { drainConnections } from './drain.ts';
+import { GroupFanout } from './group/fanout.ts';
+import { groupHandlers } from './group/handlers.ts';
+import { GroupService } from './group/service.ts';
 import { Events } from './events.ts';
 import { startHousekeeping } from './housekeeping.ts';
 import { authRoutes } from './http/auth.ts';
@@ -67,7 +71,7 @@ export async function startSignaling({ config, database, log, extend, backends: 
   const contacts = new ContactStore(db);
   const attachments = new AttachmentStore(db);
   const tokens = new TokenService(config.auth.jwtSecret, config.auth.tokenTtlSec);
-  const events = new Events(backends.bus, log);
+  const events = new Events(backends.bus, log, metrics);
   const writer = new GroupCommitWriter(new MessageStore(database.writer), metrics, 500, 2, log);
   const connections = new Connections(backends.bus, metrics, log, config.ws.maxBufferedBytes);
   const auth = new SessionService(
@@ -76,14 +80,34 @@ export async function startSignaling({ config, database, log, extend, backends: 
     { maxAgeSec: config.auth.sessionMaxAgeSec, maxConnectionsPerUser: config.auth.maxConnectionsPerUser },
     connections,
   );
-  const chat = new ChatService({ config, messages, attachments, writer, events, limiter: backends.limiter, metrics, log });
+  const groupStore = new GroupStore(database);
+  const fanout = new GroupFanout({ bus: backends.bus, connections, activeGroupIds: (a) => groupStore.activeGroupIds(a), metrics, log });
+  const groups = new GroupService({ config, groups: groupStore, attachments, writer, events, fanout, limiter: backends.limiter, metrics, log });
+  const chat = new ChatService({ config, messages, attachments, writer, events, limiter: backends.limiter, metrics, log, groupSync: (a, after, limit) => groups.since(a, after, limit) });
   const presence = new PresenceService({ store: backends.presence, contacts, messages, users, events, log });
   const sfu = await createMediaClient(config, backends, localSfu);
-  const calls = new CallService({ config, calls: new CallStore(db), registry: backends.registry, sfu, events, limiter: backends.limiter, metrics, log });
+  const calls = new CallService({
+    config,
+    calls: new CallStore(db),
+    registry: backends.registry,
+    sfu,
+    events,
+    limiter: backends.limiter,
+    metrics,
+    log,
+    isGroupMember: async (g, a) => (await groupStore.member(g, a))?.state === 'active',
+  });
   calls.start();
 
   let draining = false;
-  const handlers: Handlers = { ...chatHandlers(chat), ...presenceHandlers(presence), ...sessionHandlers(auth), ...callHandlers(calls) };
+  const handlers: Handlers = {
+    ...chatHandlers(chat),
+    ...presenceHandlers(presence),
+    ...sessionHandlers(auth),
+    ...callHandlers(calls),
+    ...groupHandlers(groups),
+    'group.call': (c, r) => calls.startGroupCall(c, r, { requireActive: (g, a) => groups.requireActive(g, a), activeCall: (g) => groupStore.activeCall(g) }),
+  };
   const dispatcher = new Dispatcher(handlers, config.limits.framesPerSec, metrics, log);
   const gateway = new Gateway(
     config,
@@ -93,6 +117,8 @@ export async function startSignaling({ config, database, log, extend, backends: 
     {
       opened: async (conn) => {
         await connections.add(conn);
+        // Its groups' channels are subscribed before the client hears hello, like its own.
+        await fanout.connected(conn.address);
         await presence.connected(conn);
       },
       closed: async (conn) => {
@@ -100,6 +126,7 @@ export async function startSignaling({ config, database, log, extend, backends: 
         // other nodes, so users who reconnect elsewhere never flicker offline.
         calls.connectionClosed(conn);
         await connections.remove(conn, draining);
+        fanout.disconnected(conn.address);
         if (!draining) await presence.disconnected(conn);
       },
     },
