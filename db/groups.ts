@@ -443,6 +443,20 @@ export class GroupStore {
     return rows.map((r) => ({ id: BigInt(r.id), of: r.of, delivered: r.delivered, read: r.read, deliveredBy: r.delivered_by, readBy: r.read_by }));
   }
 
+  /** The attachment is in a message of the group within `address`'s visible range. */
+  async canSeeAttachment(attachmentId: string, groupId: string, address: string): Promise<boolean> {
+    const rows = await this.conn.run<{ ok: number }>(
+      'blockrtc_group_attachment_visible',
+      `select 1 as ok from messages m
+       join group_members gm on gm.group_id = $2 and gm.address = $3
+       where m.attachment_id = $1 and m.conversation = 'g:' || $2::uuid::text
+         and gm.joined_from is not null and m.id >= gm.joined_from and (gm.visible_until is null or m.id <= gm.visible_until)
+       limit 1`,
+      [attachmentId, groupId, address],
+    );
+    return rows.length > 0;
+  }
+
   /** Which of `peers` accepted `owner` as a contact: they added it, or wrote to it (shares_presence on their row). */
   async acceptedBy(owner: string, peers: string[]): Promise<Set<string>> {
     if (peers.length === 0) return new Set();

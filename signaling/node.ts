@@ -95,7 +95,7 @@ export async function startSignaling({ config, database, log, extend, backends: 
     limiter: backends.limiter,
     metrics,
     log,
-    isGroupMember: async (g, a) => (await groupStore.member(g, a))?.state === 'active',
+    isGroupMember: (g, a) => groups.isActiveMember(g, a),
   });
   calls.start();
 
@@ -139,7 +139,17 @@ export async function startSignaling({ config, database, log, extend, backends: 
   installErrorHandler(app, log);
   installCors(app, config.http.allowedOrigins);
   authRoutes(app, { config, nonces: backends.nonces, sessions: auth, users, limiter: backends.limiter, metrics });
-  mediaRoutes(app, { config, sessions: auth, attachments, limiter: backends.limiter, metrics });
+  mediaRoutes(app, {
+    config,
+    sessions: auth,
+    attachments,
+    limiter: backends.limiter,
+    metrics,
+    groups: {
+      isActiveMember: (g, a) => groups.isActiveMember(g, a),
+      canSee: (id, g, a) => groupStore.canSeeAttachment(id, g, a),
+    },
+  });
   healthRoutes(app, { draining: () => draining, checks: { database: () => database.ping(), ...(backends.kind === 'redis' ? { redis: () => backends.ping() } : {}) } });
   webAppRoutes(app, config);
   if (extend) await extend(app);

@@ -260,6 +260,21 @@ describe.each([
     const updated = await bob.waitFor('group.message', (m) => m.system?.action === 'updated');
     expect(updated.system).toMatchObject({ by: alice.address, name: 'Open', picture: '\u{1F680}', description: null });
 
+    // Voice notes: uploaded for the group, readable by its members only.
+    const upload = async (who: TestClient & { token: string }, query: string) =>
+      fetch(`${dep.urls[0]}/media?${query}`, { method: 'POST', headers: { authorization: `Bearer ${who.token}`, 'content-type': 'audio/webm' }, body: Buffer.from('fake opus') });
+    expect((await upload(eve, `group=${g}`)).status).toBe(403);
+    const note = (await (await upload(alice, `group=${g.toUpperCase()}`)).json()) as { id: string };
+    const sent = await alice.request('group.send', { group: g, clientId: randomUUID(), kind: 'audio', attachmentId: note.id });
+    expect((await bob.waitFor('group.message', (m) => m.id === sent.id)).attachment).toMatchObject({ id: note.id, mime: 'audio/webm' });
+    const download = (who: TestClient & { token: string }) => fetch(`${dep.urls[1]}/media/${note.id}`, { headers: { authorization: `Bearer ${who.token}` } });
+    expect(await (await download(bob)).text()).toBe('fake opus');
+    expect((await download(eve)).status).toBe(404);
+    // A 1:1 upload is no group's attachment.
+    const direct = (await (await upload(alice, `to=${bob.address}`)).json()) as { id: string };
+    expect(await refused(alice.request('group.send', { group: g, clientId: randomUUID(), kind: 'audio', attachmentId: direct.id }))).toBe('ATTACHMENT_INVALID');
+    expect((await upload(alice, `to=${bob.address}&group=${g}`)).status).toBe(400);
+
     // The member limit (GROUP_MAX_MEMBERS = 5 here, the creator included; invitations count).
     const others = await Promise.all([0, 1, 2, 3, 4].map((i) => connect(i % 2 === 0 ? 0 : 1)));
     expect(await refused(alice.request('group.create', { name: 'Too big', members: others.map((o) => o.address) }))).toBe('GROUP_FULL');

@@ -397,6 +397,10 @@ export class GroupService {
 
   // ── internals ────────────────────────────────────────────────────────────
 
+  async isActiveMember(group: string, address: string): Promise<boolean> {
+    return (await store(this.deps.groups.member(group, address)))?.state === 'active';
+  }
+
   /** An active member may send, type and call; the row is read per request (primary key). */
   async requireActive(group: string, address: string): Promise<MemberRow> {
     const mine = await store(this.deps.groups.member(group, address));
