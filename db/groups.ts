@@ -93,7 +93,7 @@ export class GroupTx {
 
   /** Every row of the group (any state). */
   async members(): Promise<MemberRow[]> {
-    return this.tx.select().from(groupMembers).where(eq(groupMembers.groupId, this.group.id)).orderBy(asc(groupMembers.since), asc(groupMembers.address));
+    return this.tx.select().from(groupMembers).where(eq(groupMembers.groupId, this.group.id)).orderBy(asc(groupMembers.since), sql`${groupMembers.role} = 'admin' desc`, asc(groupMembers.address));
   }
 
   /** Stores a system message (a row of the conversation) and returns it. */
@@ -199,7 +199,7 @@ export class GroupStore {
       .select()
       .from(groupMembers)
       .where(and(eq(groupMembers.groupId, groupId), inArray(groupMembers.state, MEMBER_STATES)))
-      .orderBy(asc(groupMembers.since), asc(groupMembers.address));
+      .orderBy(asc(groupMembers.since), sql`${groupMembers.role} = 'admin' desc`, asc(groupMembers.address));
   }
 
   async activeAddresses(groupId: string): Promise<string[]> {
