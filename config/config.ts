@@ -99,6 +99,10 @@ export interface Config {
     /** Calls ringing one callee at once; an invitation beyond it is marked busy. */
     maxRingingPerCallee: number;
   };
+  groups: {
+    /** Members of one group (active and invited), its creator included. */
+    maxMembers: number;
+  };
   drainTimeoutMs: number;
 }
 
@@ -287,6 +291,9 @@ export function loadConfig(mode: Mode, env: Env = process.env): Config {
       maxDevicesPerParticipant: read('CALL_MAX_DEVICES_PER_PARTICIPANT', int(1, 64), 8),
       maxRingingPerCaller: read('CALL_MAX_RINGING_PER_CALLER', int(1, 1000), 3),
       maxRingingPerCallee: read('CALL_MAX_RINGING_PER_CALLEE', int(1, 1000), 5),
+    },
+    groups: {
+      maxMembers: read('GROUP_MAX_MEMBERS', int(2, 100_000), 256),
     },
     drainTimeoutMs: read('DRAIN_TIMEOUT_MS', int(0, 24 * 3_600_000), 10_000),
   };
