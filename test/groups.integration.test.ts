@@ -373,6 +373,24 @@ describe.each([
     expect(await refused(dave.request('group.typing', { group: g, typing: true }))).toBe('NOT_GROUP_MEMBER');
   });
 
+  it('leaves out, without telling the adder, someone who blocked the adder', async () => {
+    const [alice, erin, gina] = [await connect(0), await connect(1), await connect(1)];
+    await accepts(gina, alice);
+    await erin.request('blocks.add', { address: alice.address });
+    const created = await alice.request('group.create', { name: 'Blocked', members: [erin.address, gina.address] });
+    expect(created.members.map((m) => m.address).sort()).toEqual([alice.address, gina.address].sort());
+    const g = created.group.id;
+    // Adding erin later: answered as usual, erin is not in the group and hears nothing.
+    const again = await alice.request('group.addMembers', { group: g, members: [erin.address] });
+    expect(again.added).toEqual([]);
+    const m = await say(alice, g, 'erin blocked me');
+    await gotMessage(gina, m.id);
+    await sleep(200);
+    expect(erin.eventsOf('group.membership').some((e) => e.group.id === g)).toBe(false);
+    expect(hasMessage(erin, m.id)).toBe(false);
+    expect(await refused(erin.request('group.history', { group: g }))).toBe('NOT_GROUP_MEMBER');
+  });
+
   it('starts a call to a group: members ring through the group channel, late joiners get in up to the call limit', async () => {
     await dep.fakeSfu();
     const alice = await connect(0);
