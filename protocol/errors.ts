@@ -49,6 +49,11 @@ export const ERRORS = {
   MEDIA_DUPLICATE: { status: 409, message: 'You already consume this producer' },
   MEDIA_REPLACED: { status: 409, message: 'Another device of yours joined this call and took over its media' },
   CALL_RINGING_LIMIT: { status: 429, message: 'Too many of your calls are ringing; wait for an answer or cancel one' },
+  // Chain (JSON-RPC endpoints from CHAIN_RPC_URLS)
+  CHAIN_NOT_CONFIGURED: { status: 501, message: 'This server has no JSON-RPC endpoint for that chain (CHAIN_RPC_URLS)' },
+  CHAIN_UNAVAILABLE: { status: 503, message: 'The chain cannot be asked right now (the RPC endpoint failed or timed out); try again' },
+  ENS_NAME_NOT_FOUND: { status: 404, message: 'The ENS name does not resolve to an address' },
+  GATE_NOT_MET: { status: 403, message: 'You do not hold the tokens this requires' },
   // Protection and lifecycle
   RATE_LIMITED: { status: 429, message: 'Too many requests; slow down' },
   POLICY_VIOLATION: { status: 400, message: 'Connection closed for repeated abuse', close: 1008 },
@@ -64,7 +69,7 @@ export interface ErrorBody {
   message: string;
   /** Field-level problems for INVALID_FIELDS. */
   details?: { path: string; message: string }[];
-  /** For RATE_LIMITED and UNAVAILABLE: when to try again. */
+  /** For RATE_LIMITED, UNAVAILABLE and CHAIN_UNAVAILABLE: when to try again. */
   retryAfterMs?: number;
 }
 

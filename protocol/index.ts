@@ -3,6 +3,7 @@ import * as chat from './chat.ts';
 import * as presence from './presence.ts';
 import * as session from './session.ts';
 import * as call from './call.ts';
+import * as ens from './ens.ts';
 import type { ErrorBody } from './errors.ts';
 
 export * from './common.ts';
@@ -13,6 +14,9 @@ export type { PresenceState, Contact } from './presence.ts';
 export type { HelloEvent, TokenEvent, DrainingEvent, ResyncEvent } from './session.ts';
 export { verifyRequest } from './auth.ts';
 export type * from './call.ts';
+export type { EnsNameEntry, EnsNamesResult, EnsResolveResult } from './ens.ts';
+export { MAX_ENS_BATCH } from './ens.ts';
+export { tokenGate, gateRule, type TokenGate, type GateRule } from './gates.ts';
 
 /** Every request a client may send, keyed on `type`. */
 export const requestSchemas = {
@@ -44,6 +48,8 @@ export const requestSchemas = {
   'call.consume': call.callConsume,
   'call.resumeConsumer': call.callResumeConsumer,
   'call.setPreferredLayers': call.callSetPreferredLayers,
+  'ens.names': ens.ensNames,
+  'ens.resolve': ens.ensResolve,
 } as const;
 
 export type RequestType = keyof typeof requestSchemas;
@@ -80,6 +86,8 @@ export interface ResultMap {
   'call.consume': call.ConsumeResult;
   'call.resumeConsumer': Record<string, never>;
   'call.setPreferredLayers': Record<string, never>;
+  'ens.names': ens.EnsNamesResult;
+  'ens.resolve': ens.EnsResolveResult;
 }
 
 /** Server-pushed events. */

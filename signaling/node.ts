@@ -14,6 +14,8 @@ import { SessionService } from './auth/session-service.ts';
 import { TokenService } from './auth/tokens.ts';
 import { createBackends, createMediaClient, type Backends } from './backends.ts';
 import { callHandlers } from './call/handlers.ts';
+import { createChain, type Chain } from './chain/create.ts';
+import { ensHandlers } from './chain/handlers.ts';
 import { CallService } from './call/service.ts';
 import { chatHandlers } from './chat/handlers.ts';
 import { ChatService } from './chat/service.ts';
@@ -40,6 +42,8 @@ export interface SignalingNode {
   readonly app: FastifyInstance;
   readonly metrics: Metrics;
   readonly backends: Backends;
+  /** Chain reads: contract-wallet sign-in, ENS names, token gates. */
+  readonly chain: Chain;
   /** Refuses new work, tells clients to reconnect elsewhere, finishes writes; bounded by DRAIN_TIMEOUT_MS. */
   drain(reason?: string): Promise<void>;
   close(): Promise<void>;
@@ -79,11 +83,12 @@ export async function startSignaling({ config, database, log, extend, backends: 
   const chat = new ChatService({ config, messages, attachments, writer, events, limiter: backends.limiter, metrics, log });
   const presence = new PresenceService({ store: backends.presence, contacts, messages, users, events, log });
   const sfu = await createMediaClient(config, backends, localSfu);
+  const chain = createChain(config, log);
   const calls = new CallService({ config, calls: new CallStore(db), registry: backends.registry, sfu, events, limiter: backends.limiter, metrics, log });
   calls.start();
 
   let draining = false;
-  const handlers: Handlers = { ...chatHandlers(chat), ...presenceHandlers(presence), ...sessionHandlers(auth), ...callHandlers(calls) };
+  const handlers: Handlers = { ...chatHandlers(chat), ...presenceHandlers(presence), ...sessionHandlers(auth), ...callHandlers(calls), ...ensHandlers(chain.ens) };
   const dispatcher = new Dispatcher(handlers, config.limits.framesPerSec, metrics, log);
   const gateway = new Gateway(
     config,
@@ -111,7 +116,7 @@ export async function startSignaling({ config, database, log, extend, backends: 
   const app = Fastify({ trustProxy: proxyTrust(config.http.trustProxy), bodyLimit: 16 * 1024, frameworkErrors });
   installErrorHandler(app, log);
   installCors(app, config.http.allowedOrigins);
-  authRoutes(app, { config, nonces: backends.nonces, sessions: auth, users, limiter: backends.limiter, metrics });
+  authRoutes(app, { config, nonces: backends.nonces, sessions: auth, users, limiter: backends.limiter, metrics, wallets: chain.signatures });
   mediaRoutes(app, { config, sessions: auth, attachments, limiter: backends.limiter, metrics });
   healthRoutes(app, { draining: () => draining, checks: { database: () => database.ping(), ...(backends.kind === 'redis' ? { redis: () => backends.ping() } : {}) } });
   webAppRoutes(app, config);
@@ -130,6 +135,7 @@ export async function startSignaling({ config, database, log, extend, backends: 
     app,
     metrics,
     backends,
+    chain,
     async drain(reason = 'node shutting down') {
       if (draining) return;
       draining = true;
@@ -149,6 +155,7 @@ export async function startSignaling({ config, database, log, extend, backends: 
       await writer.flushed();
       await app.close();
       await sfu.close();
+      chain.close();
       if (!shared) await backends.close();
     },
   };

@@ -136,6 +136,8 @@ describe('bad input is a 4xx, never INTERNAL', () => {
       'call.consume': { callId, transportId: randomUUID(), producerId: randomUUID(), rtpCapabilities: { codecs: [] } },
       'call.resumeConsumer': { callId, consumerId: randomUUID() },
       'call.setPreferredLayers': { callId, consumerId: randomUUID(), spatialLayer: 1, temporalLayer: 1 },
+      'ens.names': { addresses: [peer] },
+      'ens.resolve': { name: 'alice.eth' },
     };
     const lower = peer.toLowerCase();
     const upper = `0x${peer.slice(2).toUpperCase()}`;
@@ -178,6 +180,8 @@ describe('bad input is a 4xx, never INTERNAL', () => {
         edge: ['0001-01-01T00:00:00Z', '1970-01-01T00:00:00Z', '9999-12-31T23:59:59.999Z'],
       },
       'chat.history.before': idCases,
+      'ens.names.addresses': { invalid: [[WRONG_CHECKSUM], [peer, '0x12'], [], Array(51).fill(peer), peer], edge: [[lower, upper], Array(50).fill(upper)] },
+      name: { invalid: ['', 'eth', 'no dots', 'a'.repeat(256), 'bad\u0000.eth', '\ud800.eth', 'x..eth'], edge: ['ALICE.eth', 'sub.alice.eth'] },
     };
 
     interface Case {
@@ -266,8 +270,9 @@ describe('bad input is a 4xx, never INTERNAL', () => {
       if (error.code === 'INTERNAL') failures.push(`${c.label}: INTERNAL`);
       else if (c.expect === 'invalid' && error.code !== 'INVALID_FIELDS') failures.push(`${c.label}: ${error.code}, expected INVALID_FIELDS`);
       else if (c.expect === 'refused' && (status < 400 || status >= 500)) failures.push(`${c.label}: ${error.code} (${status})`);
-      // Valid requests may meet a missing dependency (no SFU here: MEDIA_UNAVAILABLE), never a 500.
-      else if (status >= 500 && error.code !== 'MEDIA_UNAVAILABLE') failures.push(`${c.label}: ${error.code} (${status})`);
+      // Valid requests may meet a missing dependency (no SFU here: MEDIA_UNAVAILABLE; no
+      // CHAIN_RPC_URLS: CHAIN_NOT_CONFIGURED), never a 500.
+      else if (status >= 500 && error.code !== 'MEDIA_UNAVAILABLE' && error.code !== 'CHAIN_NOT_CONFIGURED') failures.push(`${c.label}: ${error.code} (${status})`);
       if (error.message.includes('\n    at ')) failures.push(`${c.label}: stack trace in the message`);
     }
     conn?.ws.terminate();

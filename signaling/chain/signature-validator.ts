@@ -1,0 +1,1 @@
+export const SIGNATURE_VALIDATOR_BYTECODE = '0x';
