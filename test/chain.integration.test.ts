@@ -7,6 +7,10 @@ import { migrate, startNode, type NodeProcess } from '../testkit/node.ts';
 import { createTestDatabase } from '../testkit/pg.ts';
 import { REDIS_URL, clearPrefix, testPrefix } from '../testkit/redis.ts';
 
+const unexpected = (): never => {
+  throw new Error('expected a refusal');
+};
+
 /**
  * Chain-aware identity through a real signaling node (child process) and a real local EVM
  * node: contract wallets sign in over HTTP, ENS names come back over the WebSocket, and an
@@ -114,7 +118,7 @@ describe('chain-aware identity on a signaling node', () => {
       boot({}),
       boot({ CHAIN_RPC_URLS: `${chain.chainId}=${silent.url}`, CHAIN_RPC_TIMEOUT_MS: '300', CHAIN_RPC_RETRIES: '1', ENS_CHAIN_ID: String(chain.chainId), ENS_REGISTRY: ens.registry }),
     ]);
-    const err = await signIn(bare.url, owner, { address, chainId, wrapSignature: wrap }).catch((e: unknown) => e as RequestError);
+    const err = await signIn(bare.url, owner, { address, chainId, wrapSignature: wrap }).then(unexpected, (e: unknown) => e as RequestError);
     expect(err.body.code).toBe('CHAIN_NOT_CONFIGURED');
     expect(err.body.message).toMatch(/CHAIN_RPC_URLS/);
     // A key-sized signature that matches nothing is just wrong there.

@@ -12,6 +12,10 @@ import { GateEvaluator } from './gates.ts';
 import { ChainRpc } from './rpc.ts';
 import { ContractSignatures } from './signatures.ts';
 
+const unexpected = (): never => {
+  throw new Error('expected a refusal');
+};
+
 const log = pino({ level: 'silent' });
 const DEAD_CHAIN = 999_001;
 const SILENT_CHAIN = 999_002;
@@ -157,11 +161,11 @@ describe('chain reads on a local EVM node', () => {
 
     it('names the missing setting when the ENS chain has no endpoint or no registry', async () => {
       const noEndpoint = new EnsNames(rpc, { chainId: UNCONFIGURED_CHAIN, registry: null, ttlSec: 60 }, log);
-      const err = await noEndpoint.names([chain.accounts[1]!.address]).catch((e: unknown) => e as BlockRtcError);
+      const err = await noEndpoint.names([chain.accounts[1]!.address]).then(unexpected, (e: unknown) => e as BlockRtcError);
       expect(err.code).toBe('CHAIN_NOT_CONFIGURED');
       expect(err.message).toMatch(/CHAIN_RPC_URLS/);
       const noRegistry = new EnsNames(new ChainRpc(settings({ ens: { chainId: 31337, registry: null, ttlSec: 60 }, rpcUrls: new Map([[31337, chain.url]]) }), log), { chainId: 31337, registry: null, ttlSec: 60 }, log);
-      const err2 = await noRegistry.resolve('alice.eth').catch((e: unknown) => e as BlockRtcError);
+      const err2 = await noRegistry.resolve('alice.eth').then(unexpected, (e: unknown) => e as BlockRtcError);
       expect(err2.code).toBe('CHAIN_NOT_CONFIGURED');
       expect(err2.message).toMatch(/ENS_REGISTRY/);
     });
