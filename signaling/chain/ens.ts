@@ -4,7 +4,7 @@ import { LogThrottle, type Logger } from '../../infra/logger.ts';
 import { BlockRtcError } from '../../protocol/errors.ts';
 import type { EnsNamesResult } from '../../protocol/index.ts';
 import { TtlCache } from './cache.ts';
-import type { ChainRpc } from './rpc.ts';
+import { isContractAnswer, type ChainRpc } from './rpc.ts';
 
 /**
  * ENS on the chain of ENS_CHAIN_ID: primary names of addresses (a reverse record counts only
@@ -50,18 +50,18 @@ export class EnsNames {
   async resolve(name: string): Promise<{ name: string; address: string }> {
     this.requireEns();
     const normalized = ensNormalize(name);
-    const address = await this.forward.fresh(normalized, () => this.rpc.read(this.settings.chainId, 'ens resolve', (p) => p.resolveName(normalized)));
+    const address = await this.forward.fresh(normalized, () => this.rpc.read(this.settings.chainId, 'ens resolve', (p) => orNull(p.resolveName(normalized))));
     if (!address) throw new BlockRtcError('ENS_NAME_NOT_FOUND', `${normalized} does not resolve to an address`);
     return { name: normalized, address: getAddress(address) };
   }
 
   private async lookupPrimary(address: string): Promise<string | null> {
     return this.rpc.read(this.settings.chainId, 'ens reverse', async (p) => {
-      const name = await p.lookupAddress(address);
+      const name = await orNull(p.lookupAddress(address));
       if (!name) return null;
       // ethers checks the forward record too; checked here as well so the rule does not
       // depend on which resolution path (legacy or universal resolver) ethers took.
-      const back = await p.resolveName(name);
+      const back = await orNull(p.resolveName(name));
       return back !== null && getAddress(back) === address ? name : null;
     });
   }
@@ -71,12 +71,22 @@ export class EnsNames {
     if (!this.rpc.configured(chainId)) {
       throw new BlockRtcError('CHAIN_NOT_CONFIGURED', `ENS names need a JSON-RPC endpoint for chain ${chainId} (ENS_CHAIN_ID): add "${chainId}=<url>" to CHAIN_RPC_URLS`);
     }
-    if (!this.rpc.provider(chainId)._network.getPlugin('org.ethers.plugins.network.Ens')) {
+    if (!this.rpc.hasEns(chainId)) {
       throw new BlockRtcError('CHAIN_NOT_CONFIGURED', `Chain ${chainId} has no known ENS registry: set ENS_REGISTRY`);
     }
   }
 
   private refreshFailed(err: unknown): void {
     if (this.warn.due()) this.log.warn({ err, held: this.warn.takeHeld() }, 'ENS name refresh failed; serving the cached name');
+  }
+}
+
+/** A resolver or registry that reverts (no record, a mismatch the resolver itself reports) means "no name". */
+async function orNull<T>(p: Promise<T | null>): Promise<T | null> {
+  try {
+    return await p;
+  } catch (err) {
+    if (isContractAnswer(err)) return null;
+    throw err;
   }
 }

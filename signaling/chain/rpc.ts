@@ -79,6 +79,11 @@ export class ChainRpc {
     );
   }
 
+  /** Whether ethers can do ENS on this chain: a registry override, or one it knows (mainnet, Sepolia). */
+  hasEns(chainId: number): boolean {
+    return this.network(chainId).getPlugin('org.ethers.plugins.network.Ens') !== null;
+  }
+
   close(): void {
     for (const p of this.providers.values()) p.destroy();
     this.providers.clear();
