@@ -151,4 +151,44 @@ describe.each(['postgres', 'pglite'] as const)('MessageStore on %s', (kind) => {
     expect((await store.markDelivered(conv, bob, [id])).ids).toEqual([id]);
     expect((await store.markDelivered(conv, bob, [id])).ids).toEqual([]);
   });
+
+  it('marks receipts of many requests in one statement, each row reported once', async () => {
+    const [ivan, judy] = [Wallet.createRandom().address, Wallet.createRandom().address];
+    const ij = conversationKey(ivan, judy);
+    const own = () => msg({ conversation: ij, sender: ivan, recipient: judy });
+    const ids = (await store.insertBatch([own(), own(), own(), own()])).map((o) => (o.ok ? o.id : 0n));
+    // Two devices acknowledge overlapping ids; a third request names a row that is not theirs.
+    const [d1, d2, d3] = await store.markDeliveredBatch([
+      { conversation: ij, recipient: judy, ids: [ids[0]!, ids[1]!] },
+      { conversation: ij, recipient: judy, ids: [ids[1]!, ids[2]!] },
+      { conversation: ij, recipient: ivan, ids: [ids[3]!] },
+    ]);
+    expect(d1!.ids).toEqual([ids[0], ids[1]]);
+    expect(d2!.ids).toEqual([ids[2]]);
+    expect(d3!.ids).toEqual([]);
+    expect(d1!.at).toEqual(d2!.at);
+    // Two read marks for one conversation: the lower mark gets the rows up to it, the higher one the rest.
+    const [r1, r2] = await store.markReadBatch([
+      { conversation: ij, recipient: judy, peer: ivan, upTo: ids[3]! },
+      { conversation: ij, recipient: judy, peer: ivan, upTo: ids[1]! },
+    ]);
+    expect(r2!.ids).toEqual([ids[0], ids[1]]);
+    expect(r1!.ids).toEqual([ids[2], ids[3]]);
+    expect((await contacts.list(judy)).find((c) => c.peer === ivan)!.unread).toBe(0);
+    const rows = await store.history(ij, null, 10);
+    expect(rows.every((m) => m.readAt !== null && m.deliveredAt !== null)).toBe(true);
+  });
+
+  it('leaves the unread count at what is above a read mark', async () => {
+    const [kim, lee] = [Wallet.createRandom().address, Wallet.createRandom().address];
+    const kl = conversationKey(kim, lee);
+    const own = () => msg({ conversation: kl, sender: kim, recipient: lee });
+    const ids = (await store.insertBatch([own(), own(), own()])).map((o) => (o.ok ? o.id : 0n));
+    const read = await store.markRead(kl, lee, kim, ids[0]!);
+    expect(read.ids).toEqual([ids[0]]);
+    expect((await contacts.list(lee))[0]!.unread).toBe(2);
+    // A mark below what is already read changes nothing and keeps the count.
+    expect((await store.markRead(kl, lee, kim, ids[0]!)).ids).toEqual([]);
+    expect((await contacts.list(lee))[0]!.unread).toBe(2);
+  });
 });

@@ -1,6 +1,6 @@
-import { and, desc, asc, eq, gt, inArray, isNull, lt, lte, or, sql } from 'drizzle-orm';
+import { and, desc, asc, eq, gt, isNull, lt, lte, or, sql } from 'drizzle-orm';
 import type { Connection, Db } from './client.ts';
-import { attachments, contacts, messages } from './schema.ts';
+import { attachments, messages } from './schema.ts';
 
 export type Kind = 'text' | 'audio' | 'video';
 
@@ -25,6 +25,66 @@ export interface StoredMessage extends NewMessage {
 export type InsertOutcome =
   | { ok: true; id: bigint; createdAt: Date; duplicate: boolean }
   | { ok: false; reason: 'idempotency_conflict' };
+
+export interface DeliveredMark {
+  conversation: string;
+  recipient: string;
+  ids: bigint[];
+}
+export interface ReadMark {
+  conversation: string;
+  recipient: string;
+  peer: string;
+  upTo: bigint;
+}
+/** The rows a receipt changed (ascending ids) and when. */
+export interface ReceiptUpdate {
+  ids: bigint[];
+  at: Date;
+}
+interface ReceiptRow {
+  id: string;
+  conversation: string;
+  recipient: string;
+  at: Date | string;
+}
+
+const MARK_DELIVERED = `
+update messages m set delivered_at = now()
+from unnest($1::text[], $2::text[], $3::int8[]) as i(conversation, recipient, id)
+where m.conversation = i.conversation and m.recipient = i.recipient and m.id = i.id and m.delivered_at is null
+returning m.id::text as id, m.conversation, m.recipient, m.delivered_at as at`;
+
+/**
+ * Marks read up to the highest mark per conversation and reader, and sets the reader's unread
+ * count to what is left above it. The count reads the statement's snapshot (before the
+ * update), where the unread rows above the mark are exactly the ones the update leaves.
+ */
+const MARK_READ = `
+with input as (
+  select conversation, recipient, max(peer) as peer, max(up_to) as up_to
+  from unnest($1::text[], $2::text[], $3::text[], $4::int8[]) as t(conversation, recipient, peer, up_to)
+  group by conversation, recipient
+), upd as (
+  update messages m set read_at = now(), delivered_at = coalesce(m.delivered_at, now())
+  from input i
+  where m.conversation = i.conversation and m.recipient = i.recipient and m.id <= i.up_to and m.read_at is null
+  returning m.id, m.conversation, m.recipient, m.read_at
+), counts as (
+  update contacts c set unread = (
+    select count(*)::int from messages u
+    where u.conversation = i.conversation and u.recipient = i.recipient and u.read_at is null and u.id > i.up_to
+  )
+  from input i where c.owner = i.recipient and c.peer = i.peer
+)
+select id::text as id, conversation, recipient, read_at as at from upd`;
+
+type PartialUpdate = { ids: bigint[]; at: Date | null };
+
+/** Ids ascending; a receipt that changed nothing is dated now. */
+function finish(out: PartialUpdate[]): ReceiptUpdate[] {
+  return out.map((o) => ({ ids: o.ids.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)), at: o.at ?? new Date() }));
+}
 
 /** The two addresses of a 1:1 conversation, lower-cased and sorted. */
 export function conversationKey(a: string, b: string): string {
@@ -218,30 +278,76 @@ export class MessageStore {
     return { messages: out, more };
   }
 
-  async markDelivered(conversation: string, recipient: string, ids: bigint[]): Promise<{ ids: bigint[]; at: Date }> {
-    const rows = await this.db
-      .update(messages)
-      .set({ deliveredAt: sql`now()` })
-      .where(and(eq(messages.conversation, conversation), eq(messages.recipient, recipient), inArray(messages.id, ids), isNull(messages.deliveredAt)))
-      .returning({ id: messages.id, at: messages.deliveredAt });
-    return { ids: rows.map((r) => r.id), at: rows[0]?.at ?? new Date() };
+  /** One recipient's delivered receipt for messages of one conversation. */
+  async markDelivered(conversation: string, recipient: string, ids: bigint[]): Promise<ReceiptUpdate> {
+    const [res] = await this.markDeliveredBatch([{ conversation, recipient, ids }]);
+    return res!;
   }
 
-  async markRead(conversation: string, recipient: string, peer: string, upTo: bigint): Promise<{ ids: bigint[]; at: Date }> {
-    return this.db.transaction(async (tx) => {
-      const rows = await tx
-        .update(messages)
-        .set({ readAt: sql`now()`, deliveredAt: sql`coalesce(${messages.deliveredAt}, now())` })
-        .where(and(eq(messages.conversation, conversation), eq(messages.recipient, recipient), lte(messages.id, upTo), isNull(messages.readAt)))
-        .returning({ id: messages.id, at: messages.readAt });
-      await tx
-        .update(contacts)
-        .set({
-          unread: sql`(select count(*)::int from ${messages} where ${messages.conversation} = ${conversation} and ${messages.recipient} = ${recipient} and ${messages.readAt} is null)`,
-        })
-        .where(and(eq(contacts.owner, recipient), eq(contacts.peer, peer)));
-      return { ids: rows.map((r) => r.id), at: rows[0]?.at ?? new Date() };
+  /** One recipient's read receipt: everything from `peer` up to `upTo`. */
+  async markRead(conversation: string, recipient: string, peer: string, upTo: bigint): Promise<ReceiptUpdate> {
+    const [res] = await this.markReadBatch([{ conversation, recipient, peer, upTo }]);
+    return res!;
+  }
+
+  /**
+   * Delivered receipts of many requests in one statement. Each row is reported to the first
+   * request that named it (two devices acknowledging the same message: one update).
+   */
+  async markDeliveredBatch(items: DeliveredMark[]): Promise<ReceiptUpdate[]> {
+    const conv: string[] = [];
+    const rcpt: string[] = [];
+    const id: string[] = [];
+    const owner = new Map<string, number>();
+    items.forEach((it, i) => {
+      for (const m of it.ids) {
+        const k = `${it.conversation}|${it.recipient}|${m}`;
+        if (owner.has(k)) continue;
+        owner.set(k, i);
+        conv.push(it.conversation);
+        rcpt.push(it.recipient);
+        id.push(m.toString());
+      }
     });
+    const rows = await this.conn.run<ReceiptRow>('blockrtc_mark_delivered', MARK_DELIVERED, [conv, rcpt, id]);
+    const out = items.map((): PartialUpdate => ({ ids: [], at: null }));
+    for (const r of rows) {
+      const o = out[owner.get(`${r.conversation}|${r.recipient}|${r.id}`)!]!;
+      o.ids.push(BigInt(r.id));
+      o.at ??= toDate(r.at);
+    }
+    return finish(out);
+  }
+
+  /**
+   * Read receipts of many requests in one statement, with the readers' unread counts. Of
+   * several requests for one conversation and reader, each gets the rows up to its own mark
+   * that no lower mark took (as if they had run one after another, lowest first).
+   */
+  async markReadBatch(items: ReadMark[]): Promise<ReceiptUpdate[]> {
+    const rows = await this.conn.run<ReceiptRow>('blockrtc_mark_read', MARK_READ, [
+      items.map((i) => i.conversation),
+      items.map((i) => i.recipient),
+      items.map((i) => i.peer),
+      items.map((i) => i.upTo.toString()),
+    ]);
+    const byKey = new Map<string, number[]>();
+    items.forEach((it, i) => {
+      const k = `${it.conversation}|${it.recipient}`;
+      const list = byKey.get(k);
+      if (list) list.push(i);
+      else byKey.set(k, [i]);
+    });
+    for (const list of byKey.values()) list.sort((a, b) => (items[a]!.upTo < items[b]!.upTo ? -1 : items[a]!.upTo > items[b]!.upTo ? 1 : a - b));
+    const out = items.map((): PartialUpdate => ({ ids: [], at: null }));
+    for (const r of rows) {
+      const idv = BigInt(r.id);
+      const list = byKey.get(`${r.conversation}|${r.recipient}`)!;
+      const o = out[list.find((i) => items[i]!.upTo >= idv) ?? list[list.length - 1]!]!;
+      o.ids.push(idv);
+      o.at ??= toDate(r.at);
+    }
+    return finish(out);
   }
 
   async byIds(keys: { conversation: string; id: bigint }[]): Promise<StoredMessage[]> {

@@ -20,6 +20,7 @@ import { CallService } from './call/service.ts';
 import { chatHandlers } from './chat/handlers.ts';
 import { ChatService } from './chat/service.ts';
 import { GroupCommitWriter } from './chat/writer.ts';
+import { ReceiptWriter } from './chat/receipts.ts';
 import { drainConnections } from './drain.ts';
 import { Events } from './events.ts';
 import { startHousekeeping } from './housekeeping.ts';
@@ -80,7 +81,7 @@ export async function startSignaling({ config, database, log, extend, backends: 
     { maxAgeSec: config.auth.sessionMaxAgeSec, maxConnectionsPerUser: config.auth.maxConnectionsPerUser },
     connections,
   );
-  const chat = new ChatService({ config, messages, attachments, writer, events, limiter: backends.limiter, metrics, log });
+  const chat = new ChatService({ config, messages, receipts: new ReceiptWriter(messages), attachments, writer, events, limiter: backends.limiter, metrics, log });
   const presence = new PresenceService({ store: backends.presence, contacts, messages, users, events, log });
   const sfu = await createMediaClient(config, backends, localSfu);
   const chain = createChain(config, log);
@@ -88,6 +89,8 @@ export async function startSignaling({ config, database, log, extend, backends: 
   calls.start();
 
   let draining = false;
+  /** Disconnect bookkeeping still running: closing waits for it before the stores go. */
+  const disconnecting = new Set<Promise<void>>();
   const handlers: Handlers = { ...chatHandlers(chat), ...presenceHandlers(presence), ...sessionHandlers(auth), ...callHandlers(calls), ...ensHandlers(chain.ens) };
   const dispatcher = new Dispatcher(handlers, config.limits.framesPerSec, metrics, log);
   const gateway = new Gateway(
@@ -100,12 +103,16 @@ export async function startSignaling({ config, database, log, extend, backends: 
         await connections.add(conn);
         await presence.connected(conn);
       },
-      closed: async (conn) => {
-        // While draining, the process leaves its presence records to the sweep of the
-        // other nodes, so users who reconnect elsewhere never flicker offline.
-        calls.connectionClosed(conn);
-        await connections.remove(conn, draining);
-        if (!draining) await presence.disconnected(conn);
+      closed: (conn) => {
+        const done = (async () => {
+          // While draining, the process leaves its presence records to the sweep of the
+          // other nodes, so users who reconnect elsewhere never flicker offline.
+          calls.connectionClosed(conn);
+          await connections.remove(conn, draining);
+          if (!draining) await presence.disconnected(conn);
+        })();
+        disconnecting.add(done);
+        return done.finally(() => disconnecting.delete(done));
       },
     },
     metrics,
@@ -151,8 +158,12 @@ export async function startSignaling({ config, database, log, extend, backends: 
       housekeeping.stop();
       calls.stop();
       events.stop();
+      // Connections cut now are the process's own leaving (as when draining): their presence
+      // is left to the other nodes' sweep, not announced through stores about to close.
+      draining = true;
       for (const c of connections.all()) c.ws.terminate();
       await writer.flushed();
+      await Promise.allSettled([...disconnecting]);
       await app.close();
       await sfu.close();
       chain.close();

@@ -46,6 +46,16 @@ export type Command =
       textBytes: number;
       /** Epoch ms (high resolution) at which every process starts sending. */
       startAt: number;
+      /**
+       * What delivery latency is measured from: the moment the message was sent, or (open
+       * loop) the moment the schedule said to send it, so that generator stalls count too.
+       */
+      latencyFrom: 'sent' | 'scheduled';
+      /**
+       * Recipients answer as the web SDK does with the conversation open: `chat.delivered`
+       * batched per 30 ms, and `chat.read` up to each message as it arrives.
+       */
+      receipts: boolean;
     }
   /** Number of `chat.message` events received for a run so far. */
   | { cmd: 'count'; id: number; run: string }
@@ -111,6 +121,8 @@ export interface ChatCollectResult {
   latencies: number[];
   firstAt: number;
   lastAt: number;
+  /** Receipt requests the recipients here sent, and how the server answered them. */
+  receipts: { delivered: number; read: number; ok: number; failed: number; errors: Record<string, number>; eventsToSenders: number };
   /** This process's CPU since the run started (sending and receiving). */
   cpu: CpuUsage;
 }

@@ -18,6 +18,9 @@ interface RunRx {
   latencies: number[];
   firstAt: number;
   lastAt: number;
+  /** Recipients send receipts for this run's messages. */
+  receipts: boolean;
+  receiptTally: ChatCollectResult['receipts'];
 }
 
 /** State of one client socket; the shared listeners reach it through the socket. */
@@ -28,6 +31,8 @@ export interface Client {
   inflight: Map<string, number> | null;
   /** Closed-loop refill for this sender, installed by a closed-loop run. */
   onAck: ((c: Client) => void) | null;
+  /** Message ids to acknowledge as delivered, by sender, flushed every 30 ms (as the web SDK does). */
+  toAck: Map<string, string[]> | null;
 }
 
 const CLIENT = Symbol('client');
@@ -50,7 +55,7 @@ let rxCpuMark: NodeJS.CpuUsage = process.cpuUsage();
 
 /** Makes a connected socket a chat client: its frames are counted, and runs can send from it. */
 export function addChatClient(address: string, ws: WebSocket): Client {
-  const client: Client = { address, ws, inflight: null, onAck: null };
+  const client: Client = { address, ws, inflight: null, onAck: null, toAck: null };
   (ws as Tagged)[CLIENT] = client;
   ws.on('message', onFrame);
   byAddress.set(client.address, client);
@@ -73,9 +78,13 @@ interface Frame {
   ev?: string;
   re?: string | null;
   ok?: boolean;
-  data?: { text?: string | null };
+  data?: { text?: string | null; id?: string; from?: string };
   error?: { code?: string };
 }
+
+/** The run whose recipients send receipts (one chat run at a time per process). */
+let receiptRun: RunRx | null = null;
+let receiptSeq = 0;
 
 function onFrame(this: WebSocket, raw: WebSocket.RawData): void {
   const client = (this as Tagged)[CLIENT];
@@ -88,7 +97,25 @@ function onFrame(this: WebSocket, raw: WebSocket.RawData): void {
   } catch {
     return;
   }
-  if (f.ev === 'chat.message') return received(f.data?.text ?? '', at);
+  if (f.ev === 'chat.message') {
+    const r = received(f.data?.text ?? '', at);
+    if (r?.receipts && f.data?.id && f.data.from) sendReceipts(client, r, f.data.from, f.data.id);
+    return;
+  }
+  if (f.ev === 'chat.receipt') {
+    if (receiptRun) receiptRun.receiptTally.eventsToSenders++;
+    return;
+  }
+  if (typeof f.re === 'string' && f.re.charCodeAt(0) === 114 /* 'r': a receipt's answer */) {
+    const t = receiptRun?.receiptTally;
+    if (!t) return;
+    if (f.ok) t.ok++;
+    else {
+      t.failed++;
+      bump(t.errors, f.error?.code ?? 'unknown');
+    }
+    return;
+  }
   if (typeof f.re === 'string' && client.inflight) {
     const sentAt = client.inflight.get(f.re);
     if (sentAt === undefined) return;
@@ -107,11 +134,11 @@ function onFrame(this: WebSocket, raw: WebSocket.RawData): void {
   }
 }
 
-/** Text layout: `<run>|<sent epoch ms>|<1 if sent during warm-up>|<padding>`. */
-function received(text: string, at: number): void {
+/** Text layout: `<run>|<sent (or scheduled) epoch ms>|<1 if sent during warm-up>|<padding>`. */
+function received(text: string, at: number): RunRx | null {
   const a = text.indexOf('|');
   const b = text.indexOf('|', a + 1);
-  if (a < 0 || b < 0) return;
+  if (a < 0 || b < 0) return null;
   const r = rxFor(text.slice(0, a));
   if (r.received === 0) r.firstAt = at;
   r.received++;
@@ -121,11 +148,39 @@ function received(text: string, at: number): void {
     r.receivedAfterWarmup++;
     r.latencies.push(Math.round((at - Number(text.slice(a + 1, b))) * 1000) / 1000);
   }
+  return r;
+}
+
+/**
+ * What the web SDK sends for a message that arrives in an open conversation: `chat.read` up
+ * to it at once, and `chat.delivered` for it in a batch flushed 30 ms after the first.
+ */
+function sendReceipts(client: Client, r: RunRx, from: string, id: string): void {
+  const t = r.receiptTally;
+  client.ws.send(`{"id":"r${++receiptSeq}","type":"chat.read","peer":"${from}","upTo":"${id}"}`);
+  t.read++;
+  if (!client.toAck) {
+    client.toAck = new Map();
+    setTimeout(() => {
+      const batch = client.toAck!;
+      client.toAck = null;
+      for (const [peer, ids] of batch) {
+        client.ws.send(`{"id":"r${++receiptSeq}","type":"chat.delivered","peer":"${peer}","ids":${JSON.stringify(ids)}}`);
+        t.delivered++;
+      }
+    }, 30);
+  }
+  const ids = client.toAck.get(from);
+  if (ids) ids.push(id);
+  else client.toAck.set(from, [id]);
 }
 
 function rxFor(run: string): RunRx {
   let r = rx.get(run);
-  if (!r) rx.set(run, (r = { received: 0, receivedAfterWarmup: 0, receivedInWindow: 0, windowStart: Infinity, windowEnd: -Infinity, latencies: [], firstAt: 0, lastAt: 0 }));
+  if (!r) {
+    const receiptTally = { delivered: 0, read: 0, ok: 0, failed: 0, errors: {}, eventsToSenders: 0 };
+    rx.set(run, (r = { received: 0, receivedAfterWarmup: 0, receivedInWindow: 0, windowStart: Infinity, windowEnd: -Infinity, latencies: [], firstAt: 0, lastAt: 0, receipts: false, receiptTally }));
+  }
   return r;
 }
 
@@ -151,15 +206,18 @@ export async function chat(c: Extract<Command, { cmd: 'chat' }>): Promise<ChatSe
   const r = rxFor(run);
   r.windowStart = warmupEndsAt;
   r.windowEnd = endAt;
+  r.receipts = c.receipts;
+  receiptRun = r;
   tx = { run, acked: 0, ackedInWindow: 0, failed: 0, errors: {}, ackLatencies: [], warmupEndsAt, endsAt: endAt };
   const state = tx;
   const pacerLag: number[] = [];
   let seq = 0;
   const tag = `${run}-${process.pid}`;
-  const sendOne = (s: { client: Client; to: string }) => {
+  const sendOne = (s: { client: Client; to: string }, scheduled?: number) => {
     const id = String(++seq);
     const at = nowMs();
-    const text = `${run}|${at.toFixed(3)}|${at < warmupEndsAt ? 1 : 0}|${pad}`;
+    const from = c.latencyFrom === 'scheduled' && scheduled !== undefined ? scheduled : at;
+    const text = `${run}|${from.toFixed(3)}|${from < warmupEndsAt ? 1 : 0}|${pad}`;
     s.client.inflight!.set(id, at);
     s.client.ws.send(chatFrame(id, s.to, `${tag}-${id}`, text));
   };
@@ -181,7 +239,7 @@ export async function chat(c: Extract<Command, { cmd: 'chat' }>): Promise<ChatSe
         const due = Math.min(Math.floor((Math.min(now, endAt) - c.startAt) / intervalMs), Math.floor(c.durationMs / intervalMs));
         while (k < due) {
           const scheduled = c.startAt + k * intervalMs;
-          sendOne(senders[k % senders.length]!);
+          sendOne(senders[k % senders.length]!, scheduled);
           if (scheduled >= warmupEndsAt) pacerLag.push(Math.round((nowMs() - scheduled) * 1000) / 1000);
           k++;
         }
@@ -237,5 +295,15 @@ export async function chat(c: Extract<Command, { cmd: 'chat' }>): Promise<ChatSe
 export function collect(run: string): ChatCollectResult {
   const r = rxFor(run);
   rx.delete(run);
-  return { received: r.received, receivedAfterWarmup: r.receivedAfterWarmup, receivedInWindow: r.receivedInWindow, latencies: r.latencies, firstAt: r.firstAt, lastAt: r.lastAt, cpu: cpuSince(rxCpuMark) };
+  if (receiptRun === r) receiptRun = null;
+  return {
+    received: r.received,
+    receivedAfterWarmup: r.receivedAfterWarmup,
+    receivedInWindow: r.receivedInWindow,
+    latencies: r.latencies,
+    firstAt: r.firstAt,
+    lastAt: r.lastAt,
+    receipts: r.receiptTally,
+    cpu: cpuSince(rxCpuMark),
+  };
 }

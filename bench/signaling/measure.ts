@@ -80,6 +80,8 @@ export interface CpuReport {
   loadgenCores: number[];
   /** PostgreSQL and Redis. */
   backendCores: number;
+  postgresCores: number;
+  redisCores: number;
   orchestratorCores: number;
   /** Everything else on the machine: a sign of CPU contention from other jobs. */
   otherCores: number;
@@ -93,7 +95,7 @@ export function cpuWatch(servers: ServerProcess[], loadgens: Loadgen[]): { stop(
   const m0 = machineCpuMs();
   const s0 = servers.map((s) => cpuMs(s.pid));
   const l0 = loadgens.map((l) => cpuMs(l.pid));
-  const b0 = new Map(backendPids().map((p) => [p, cpuMs(p)]));
+  const b0 = new Map(backendPids().map((p) => [p.pid, cpuMs(p.pid)]));
   const o0 = process.cpuUsage();
   return {
     stop() {
@@ -111,19 +113,22 @@ export function cpuWatch(servers: ServerProcess[], loadgens: Loadgen[]): { stop(
         ours += d;
         return r2(d / wall);
       });
-      let backend = 0;
-      for (const p of backendPids()) backend += cpuMs(p) - (b0.get(p) ?? 0);
+      const backend = { postgres: 0, redis: 0 };
+      for (const p of backendPids()) backend[p.kind] += cpuMs(p.pid) - (b0.get(p.pid) ?? 0);
       const o = process.cpuUsage(o0);
       const orch = (o.user + o.system) / 1000;
       const busy = m1.busy - m0.busy;
+      const backendMs = backend.postgres + backend.redis;
       return {
         wallMs: Math.round(wall),
         machineBusyCores: r2(busy / wall),
         serverCores,
         loadgenCores,
-        backendCores: r2(backend / wall),
+        backendCores: r2((backend.postgres + backend.redis) / wall),
+        postgresCores: r2(backend.postgres / wall),
+        redisCores: r2(backend.redis / wall),
         orchestratorCores: r2(orch / wall),
-        otherCores: r2(Math.max(0, busy - ours - backend - orch) / wall),
+        otherCores: r2(Math.max(0, busy - ours - backendMs - orch) / wall),
       };
     },
   };
@@ -136,6 +141,8 @@ export function cpuPerOp(cpu: CpuReport, ops: number) {
     serverUs: us(Object.values(cpu.serverCores).reduce((a, b) => a + b, 0)),
     loadgenUs: us(cpu.loadgenCores.reduce((a, b) => a + b, 0)),
     backendUs: us(cpu.backendCores),
+    postgresUs: us(cpu.postgresCores ?? 0),
+    redisUs: us(cpu.redisCores ?? 0),
   };
 }
 
@@ -152,6 +159,8 @@ export function mergeCpu(reports: CpuReport[]): CpuReport {
     serverCores: Object.fromEntries(Object.keys(first.serverCores).map((k) => [k, avg((r) => r.serverCores[k]!)])),
     loadgenCores: first.loadgenCores.map((_, i) => avg((r) => r.loadgenCores[i]!)),
     backendCores: avg((r) => r.backendCores),
+    postgresCores: avg((r) => r.postgresCores),
+    redisCores: avg((r) => r.redisCores),
     orchestratorCores: avg((r) => r.orchestratorCores),
     otherCores: avg((r) => r.otherCores),
   };

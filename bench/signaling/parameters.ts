@@ -5,7 +5,7 @@
  */
 import { REDIS_URL } from '../../testkit/redis.ts';
 
-export const ALL_PHASES = ['idle-bare', 'idle', 'idle-multi', 'connect-rate', 'chat'] as const;
+export const ALL_PHASES = ['idle-bare', 'idle', 'idle-multi', 'connect-rate', 'chat', 'chat-receipts'] as const;
 export type Phase = (typeof ALL_PHASES)[number];
 
 export interface ParameterFlags {
@@ -15,9 +15,11 @@ export interface ParameterFlags {
   repeats: number;
   /** In-flight sends per sender in the closed-loop chat run. */
   window: number;
+  /** Offered rate of the fixed-rate chat runs (default 5,000 msg/s, the goal's rate). */
+  rate?: number;
 }
 
-export function benchParameters({ scale, repeats, window }: ParameterFlags) {
+export function benchParameters({ scale, repeats, window, rate = 5_000 }: ParameterFlags) {
   const n = (v: number) => Math.max(2, Math.round(v * scale));
   return {
     idle: { connections: n(15_000), loadgens: 2, concurrency: 400, steps: 3, settleMs: 5_000, warmupConnections: 200 },
@@ -33,7 +35,7 @@ export function benchParameters({ scale, repeats, window }: ParameterFlags) {
        * median run is the figure; every run is kept.
        */
       repeats: Math.max(1, repeats),
-      fixed: { rate: 5_000, durationMs: Math.max(3_000, 20_000 * Math.min(1, scale)), warmupMs: 2_000 },
+      fixed: { rate, durationMs: Math.max(3_000, 20_000 * Math.min(1, scale)), warmupMs: 2_000 },
       max: { window, durationMs: Math.max(3_000, 15_000 * Math.min(1, scale)), warmupMs: 3_000 },
       /**
        * Open-loop steps after the closed-loop run: the rates the goal names (run only if the
@@ -43,6 +45,26 @@ export function benchParameters({ scale, repeats, window }: ParameterFlags) {
       steps: [10_000, 12_500],
       stepFractionsOfMax: [0.5, 0.8],
       stepDurationMs: Math.max(3_000, 10_000 * Math.min(1, scale)),
+      latencyFrom: 'sent' as 'sent' | 'scheduled',
+      receipts: false,
+    },
+    /**
+     * The shape an outside harness measures: 1,000 users in 500 pairs with both ends of each
+     * pair in one generator process, latency from the scheduled send time (generator stalls
+     * count), and recipients sending delivered and read receipts as the web SDK does.
+     */
+    chatReceipts: {
+      pairs: 500,
+      loadgens: 1,
+      textBytes: 64,
+      repeats: Math.max(1, repeats),
+      fixed: { rate, durationMs: Math.max(3_000, 20_000 * Math.min(1, scale)), warmupMs: 2_000 },
+      max: { window: 10, durationMs: Math.max(3_000, 15_000 * Math.min(1, scale)), warmupMs: 3_000 },
+      steps: [2_000],
+      stepFractionsOfMax: [] as number[],
+      stepDurationMs: Math.max(3_000, 10_000 * Math.min(1, scale)),
+      latencyFrom: 'scheduled' as 'sent' | 'scheduled',
+      receipts: true,
     },
     /** Long enough that no node pushes a refreshed token during the bench. */
     tokenTtlSec: 3600,

@@ -285,13 +285,14 @@ export function machineCpuMs(): { busy: number; total: number } {
 }
 
 /** Pids of the database and Redis servers (part of the system under test). */
-export function backendPids(): number[] {
-  const out: number[] = [];
+export function backendPids(): { pid: number; kind: 'postgres' | 'redis' }[] {
+  const out: { pid: number; kind: 'postgres' | 'redis' }[] = [];
   for (const d of readdirSync('/proc')) {
     if (!/^\d+$/.test(d)) continue;
     try {
       const comm = readFileSync(`/proc/${d}/comm`, 'utf8').trim();
-      if (comm === 'redis-server' || comm === 'postgres') out.push(Number(d));
+      if (comm === 'postgres') out.push({ pid: Number(d), kind: 'postgres' });
+      else if (comm === 'redis-server') out.push({ pid: Number(d), kind: 'redis' });
     } catch {
       // exited meanwhile
     }

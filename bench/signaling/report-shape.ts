@@ -6,12 +6,13 @@ import type { Summary } from './stats.ts';
 export type Report = Record<string, unknown>;
 
 export interface IdleLike {
+  startedRssBytes?: number;
   memory?: { rssPerConnectionBytes: number; heapPerConnectionBytes: number; asIsRssPerConnectionBytes: number; connections: number };
   connect?: ConnectFigures;
   cpuPerConnect?: CpuPerOp;
 }
 export interface ChatLike {
-  fixed?: { deliveryLatencyMs: Summary; persistedEqualsAcked: boolean; deliveredPerSecond: number };
-  max?: { deliveredPerSecond: number; deliveryLatencyMs: Summary; persistedEqualsAcked: boolean };
+  fixed?: { rate: number; deliveryLatencyMs: Summary; persistedEqualsAcked: boolean; deliveredPerSecond: number; cpuPerMessage: CpuPerOp };
+  max?: { deliveredPerSecond: number; deliveryLatencyMs: Summary; persistedEqualsAcked: boolean; cpuPerMessage: CpuPerOp };
   steps?: { rate: number; deliveredPerSecond: number; deliveryLatencyMs: Summary; persistedEqualsAcked: boolean }[];
 }

@@ -5,9 +5,9 @@
  * This file reads the flags, sets up the database and the Redis prefix, runs the phases
  * (phases/) and hands their results to the report (report.ts).
  *
- * Flags: --only=idle-bare,idle,idle-multi,connect-rate,chat   --scale=0.1 (fewer connections,
+ * Flags: --only=idle-bare,idle,idle-multi,connect-rate,chat,chat-receipts   --scale=0.1 (fewer connections,
  * shorter runs; for trying the bench out)   --out=path.json
- * --chat=fixed,max,steps (which chat runs)   --window=4 (in-flight sends per sender in the closed loop)
+ * --chat=fixed,max,steps (which chat runs)   --rate=5000 (offered msg/s of the fixed-rate runs)   --window=4 (in-flight sends per sender in the closed loop)
  * --repeats=3 (fixed-rate and closed-loop runs; the median is the figure)
  * --server-node-args="--cpu-prof --cpu-prof-dir=/tmp/prof" (extra node flags for the signaling
  * nodes; diagnostics only)   --server-log=path (copy the servers' output there)
@@ -44,7 +44,7 @@ if (args.has('server-log')) setServerLogFile(args.get('server-log')!);
 if (args.has('server-node-args')) setServerNodeArgs(args.get('server-node-args')!.split(' ').filter(Boolean));
 const OUT = args.get('out') ?? fileURLToPath(new URL('../results/signaling.json', import.meta.url));
 
-const P = benchParameters({ scale, repeats: Number(args.get('repeats') ?? 3), window: Number(args.get('window') ?? 4) });
+const P = benchParameters({ scale, repeats: Number(args.get('repeats') ?? 3), window: Number(args.get('window') ?? 4), rate: args.has('rate') ? Number(args.get('rate')) : undefined });
 /** Signs the load generators' tokens and is given to every node under test. */
 const JWT_SECRET = `bench-${randomBytes(24).toString('hex')}`;
 const ipOctet = 1 + Math.floor(Math.random() * 250);
@@ -55,7 +55,8 @@ const PHASES: [Phase, string, (ctx: BenchContext) => Promise<object>][] = [
   ['idle', 'idleSignaling', (ctx) => idleOne(ctx, 'signaling', 2)],
   ['idle-multi', 'idleMulti', (ctx) => idleMulti(ctx, 3)],
   ['connect-rate', 'connectRate', (ctx) => connectRate(ctx, 4)],
-  ['chat', 'chat', (ctx) => chatPhase(ctx, 5)],
+  ['chat', 'chat', (ctx) => chatPhase(ctx, 5, ctx.P.chat)],
+  ['chat-receipts', 'chatReceipts', (ctx) => chatPhase(ctx, 6, ctx.P.chatReceipts)],
 ];
 
 // ---- main -------------------------------------------------------------------------------

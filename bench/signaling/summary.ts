@@ -36,11 +36,12 @@ export function printSummary(out: Report): void {
   }
   const chat = out.chat as (ChatLike & { pairs: number }) | undefined;
   type Run = { run: string; mode: 'open' | 'closed'; rate: number; window: number; deliveredPerSecond: number; delivered: number; acked: number; persisted: number; deliveryLatencyMs: Summary; cpu: CpuReport; cpuPerMessage: CpuPerOp };
-  const chatLine = (r: Run | undefined) => {
+  const chatLine = (r: Run | undefined, label = 'chat') => {
     if (!r) return;
     console.log(
-      `chat ${r.run.padEnd(10)} (${r.mode === 'open' ? `open loop, offered ${r.rate}/s` : `closed loop, ${r.window} in flight per sender`}): ${r.deliveredPerSecond} msg/s delivered — latency p50 ${r.deliveryLatencyMs.p50} / p95 ${r.deliveryLatencyMs.p95} / p99 ${r.deliveryLatencyMs.p99} / max ${r.deliveryLatencyMs.max} ms; ` +
-        `acked ${r.acked}, delivered ${r.delivered}, persisted ${r.persisted}; cores: server ${Object.values(r.cpu.serverCores)[0]} (${r.cpuPerMessage.serverUs} µs/msg), load generators ${r.cpu.loadgenCores.join('+')}, pg+redis ${r.cpu.backendCores}, other jobs ${r.cpu.otherCores}`,
+      `${label} ${r.run.padEnd(10)} (${r.mode === 'open' ? `open loop, offered ${r.rate}/s` : `closed loop, ${r.window} in flight per sender`}): ${r.deliveredPerSecond} msg/s delivered — latency p50 ${r.deliveryLatencyMs.p50} / p95 ${r.deliveryLatencyMs.p95} / p99 ${r.deliveryLatencyMs.p99} / max ${r.deliveryLatencyMs.max} ms; ` +
+        `acked ${r.acked}, delivered ${r.delivered}, persisted ${r.persisted}; cores: server ${Object.values(r.cpu.serverCores)[0]} (${r.cpuPerMessage.serverUs} µs/msg), load generators ${r.cpu.loadgenCores.join('+')}, ` +
+        `postgres ${r.cpu.postgresCores} (${r.cpuPerMessage.postgresUs} µs/msg), redis ${r.cpu.redisCores} (${r.cpuPerMessage.redisUs} µs/msg), other jobs ${r.cpu.otherCores}`,
     );
   };
   if (chat) {
@@ -49,6 +50,11 @@ export function printSummary(out: Report): void {
     for (const r of runs.maxRuns ?? []) chatLine(r);
     console.log(`median runs (the figures): ${runs.fixed?.run ?? '-'}, ${runs.max?.run ?? '-'}`);
     for (const s of chat.steps ?? []) chatLine(s as unknown as Run);
+  }
+  const receipts = out.chatReceipts as (ChatLike & { fixedRuns?: Run[]; maxRuns?: Run[] }) | undefined;
+  if (receipts) {
+    console.log('chat with receipts (1,000 users, latency from the scheduled send):');
+    for (const r of [...(receipts.fixedRuns ?? []), ...(receipts.maxRuns ?? []), ...((receipts.steps ?? []) as unknown as Run[])]) chatLine(r, 'receipts');
   }
   console.log('goals:', JSON.stringify(out.goals));
   const c = out.cpuContention as { starved: boolean; note: string };

@@ -65,7 +65,7 @@ function setup(opts: { outcome?: InsertOutcome; pending?: number; attachments?: 
   const metrics = createMetrics();
   const log = { warn: vi.fn() } as unknown as Logger;
   const config = { limits: { messages: { limit: opts.limit ?? 100, windowMs: 60_000 }, pendingWrites: 10 } } as Config;
-  const service = new ChatService({ config, messages: messages as unknown as MessageStore, attachments, writer, events: new Events(bus, log), limiter, metrics, log });
+  const service = new ChatService({ config, messages: messages as unknown as MessageStore, receipts: messages as unknown as MessageStore, attachments, writer, events: new Events(bus, log), limiter, metrics, log });
   return { service, published, submitted, writer, messages, attachments, limiter, metrics, log, config };
 }
 

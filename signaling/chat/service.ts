@@ -12,6 +12,7 @@ import type { RateLimiter } from '../ratelimit/limiter.ts';
 import { LogThrottle, type Logger } from '../../infra/logger.ts';
 import type { Connection } from '../ws/connection.ts';
 import { toWire } from './mapper.ts';
+import type { ReceiptMarks } from './receipts.ts';
 import { DB_RETRY_AFTER_MS, isConnectivityError, type GroupCommitWriter } from './writer.ts';
 
 /** A read or update that failed because PostgreSQL is unreachable is a retryable UNAVAILABLE, not INTERNAL. */
@@ -31,6 +32,8 @@ export class ChatService {
       messages: MessageStore;
       attachments: AttachmentStore;
       writer: GroupCommitWriter;
+      /** Delivered and read marks (batched by ReceiptWriter on a node). */
+      receipts: ReceiptMarks;
       events: Events;
       limiter: RateLimiter;
       metrics: Metrics;
@@ -114,7 +117,7 @@ export class ChatService {
 
   async delivered(conn: Connection, req: Request<'chat.delivered'>): Promise<ResultMap['chat.delivered']> {
     const peer = checksumAddress(req.peer);
-    const res = await store(this.deps.messages.markDelivered(conversationKey(conn.address, peer), conn.address, req.ids.map(BigInt)));
+    const res = await store(this.deps.receipts.markDelivered(conversationKey(conn.address, peer), conn.address, req.ids.map(BigInt)));
     const ids = res.ids.map(String);
     if (ids.length) this.receipt(conn, peer, 'delivered', ids, res.at);
     return { updated: ids };
@@ -122,7 +125,7 @@ export class ChatService {
 
   async read(conn: Connection, req: Request<'chat.read'>): Promise<ResultMap['chat.read']> {
     const peer = checksumAddress(req.peer);
-    const res = await store(this.deps.messages.markRead(conversationKey(conn.address, peer), conn.address, peer, BigInt(req.upTo)));
+    const res = await store(this.deps.receipts.markRead(conversationKey(conn.address, peer), conn.address, peer, BigInt(req.upTo)));
     const ids = res.ids.map(String);
     if (ids.length) this.receipt(conn, peer, 'read', ids, res.at);
     return { updated: ids };

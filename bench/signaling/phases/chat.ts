@@ -13,6 +13,9 @@ import { sleep, startSignalingNode } from '../procs.ts';
 import { nowMs, round, split, sumErrors, summarize } from '../stats.ts';
 import { closeAll, connectAll, prepareUsers, startLoadgens } from './connections.ts';
 import { wsUrl, type BenchContext } from './context.ts';
+import type { BenchParameters } from '../parameters.ts';
+
+export type ChatParameters = BenchParameters['chat'];
 
 interface ChatRunSpec {
   run: string;
@@ -23,9 +26,8 @@ interface ChatRunSpec {
   warmupMs: number;
 }
 
-export async function chatPhase(ctx: BenchContext, phase: number) {
-  const c = ctx.P.chat;
-  const server = await startSignalingNode(`chat-${ctx.ipOctet}`, ctx.env, ctx.P.childMaxLifeMs);
+export async function chatPhase(ctx: BenchContext, phase: number, c: ChatParameters) {
+  const server = await startSignalingNode(`chat-${ctx.ipOctet}-${phase}`, ctx.env, ctx.P.childMaxLifeMs);
   const lgs = await startLoadgens(ctx, c.loadgens);
   try {
     const addr = () => getAddress(`0x${randomBytes(20).toString('hex')}`);
@@ -65,6 +67,8 @@ export async function chatPhase(ctx: BenchContext, phase: number) {
             warmupMs: spec.warmupMs,
             textBytes: c.textBytes,
             startAt,
+            latencyFrom: c.latencyFrom,
+            receipts: c.receipts,
           }),
         ),
       );
@@ -90,6 +94,10 @@ export async function chatPhase(ctx: BenchContext, phase: number) {
       const received = rx.reduce((a, r) => a + r.received, 0);
       const measuredSec = (spec.durationMs - spec.warmupMs) / 1000;
       const receivedInWindow = rx.reduce((a, r) => a + r.receivedInWindow, 0);
+      const receipts = rx.reduce(
+        (a, r) => ({ delivered: a.delivered + r.receipts.delivered, read: a.read + r.receipts.read, ok: a.ok + r.receipts.ok, failed: a.failed + r.receipts.failed, errors: sumErrors(a.errors, r.receipts.errors), eventsToSenders: a.eventsToSenders + r.receipts.eventsToSenders }),
+        { delivered: 0, read: 0, ok: 0, failed: 0, errors: {} as Record<string, number>, eventsToSenders: 0 },
+      );
       const ackedInWindow = sends.reduce((a, s) => a + s.ackedInWindow, 0);
       const batchCount = (m1.values.get('blockrtc_chat_commit_batch_size_count') ?? 0) - (m0.values.get('blockrtc_chat_commit_batch_size_count') ?? 0);
       const batchSum = (m1.values.get('blockrtc_chat_commit_batch_size_sum') ?? 0) - (m0.values.get('blockrtc_chat_commit_batch_size_sum') ?? 0);
@@ -111,7 +119,9 @@ export async function chatPhase(ctx: BenchContext, phase: number) {
         // not what it was offered (an overloaded node delivers its backlog after the window).
         ackedPerSecond: Math.round(ackedInWindow / measuredSec),
         deliveredPerSecond: Math.round(receivedInWindow / measuredSec),
+        latencyFrom: c.latencyFrom,
         deliveryLatencyMs: summarize(rx.flatMap((r) => r.latencies)),
+        receipts: c.receipts ? receipts : null,
         ackLatencyMs: summarize(sends.flatMap((s) => s.ackLatencies)),
         pacerLagMs: spec.mode === 'open' ? summarize(sends.flatMap((s) => s.pacerLag)) : null,
         avgCommitBatch: batchCount > 0 ? round(batchSum / batchCount, 1) : null,
@@ -155,7 +165,7 @@ export async function chatPhase(ctx: BenchContext, phase: number) {
       steps.push(await runOne({ run: `open${rate}`, mode: 'open', rate, window: 0, durationMs: c.stepDurationMs, warmupMs: 2000 }));
     }
     const closed = await closeAll(lgs);
-    return { pairs: c.pairs, users: c.pairs * 2, loadgens: lgs.length, textBytes: c.textBytes, connect, fixed, max, fixedRuns, maxRuns, steps, skippedSteps, close: closed };
+    return { pairs: c.pairs, users: c.pairs * 2, loadgens: lgs.length, textBytes: c.textBytes, latencyFrom: c.latencyFrom, receipts: c.receipts, connect, fixed, max, fixedRuns, maxRuns, steps, skippedSteps, close: closed };
   } finally {
     await Promise.all(lgs.map((l) => l.stop()));
     await server.stop();

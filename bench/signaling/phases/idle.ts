@@ -4,7 +4,7 @@
  */
 import { fmtB, log } from '../log.ts';
 import { cpuPerOp, waitConnections } from '../measure.ts';
-import { startBareWs, startSignalingNode } from '../procs.ts';
+import { rssBytes, sleep, startBareWs, startSignalingNode } from '../procs.ts';
 import { split } from '../stats.ts';
 import { closeAll, startLoadgens, warmUp } from './connections.ts';
 import type { BenchContext } from './context.ts';
@@ -15,6 +15,11 @@ export async function idleOne(ctx: BenchContext, kind: 'bare-ws' | 'signaling', 
   const server = kind === 'bare-ws' ? await startBareWs('bare-ws', P.childMaxLifeMs) : await startSignalingNode(`idle-${ctx.ipOctet}`, ctx.env, P.childMaxLifeMs);
   const lgs = await startLoadgens(ctx, P.idle.loadgens);
   try {
+    // What the process holds before any connection: the code and libraries its role loads.
+    await sleep(2000);
+    await server.gc();
+    const startedRssBytes = rssBytes(server.pid);
+    log(`  ${kind}: RSS ${fmtB(startedRssBytes)} after start, before any connection`);
     await warmUp(ctx, lgs[0]!, [server], P.idle.warmupConnections, phase);
     log(`  ${kind}: ${P.idle.connections} connections from ${lgs.length} load generators in ${P.idle.steps} steps`);
     const r = await steppedIdle(ctx, lgs, [server], split(P.idle.connections, lgs.length).map((c) => [c]), P.idle.steps, phase, P.idle.concurrency, P.idle.settleMs);
@@ -24,6 +29,7 @@ export async function idleOne(ctx: BenchContext, kind: 'bare-ws' | 'signaling', 
     const left = await waitConnections(server, 0, 60_000);
     return {
       server: kind,
+      startedRssBytes,
       connect: r.connect,
       memory,
       cpuDuringConnect: r.cpuDuringConnect,
