@@ -26,6 +26,10 @@ describe('chain-aware identity on a signaling node', () => {
   const started: NodeProcess[] = [];
   const clients: TestClient[] = [];
   let node: NodeProcess;
+  /** No CHAIN_RPC_URLS at all. */
+  let bare: NodeProcess;
+  /** An endpoint that accepts connections and never answers. */
+  let hanging: NodeProcess;
 
   const boot = async (env: Record<string, string>) => {
     const n = await startNode('signaling', {
@@ -50,12 +54,17 @@ describe('chain-aware identity on a signaling node', () => {
     await migrate(db.url);
     ens = await deployEns(chain);
     wallets = await deployWallets(chain);
-    node = await boot({
-      CHAIN_RPC_URLS: `${chain.chainId}=${chain.url}`,
-      CHAIN_RPC_TIMEOUT_MS: '2000',
-      ENS_CHAIN_ID: String(chain.chainId),
-      ENS_REGISTRY: ens.registry,
-    });
+    // Started together, before the tests: on a loaded machine a node takes a while to start.
+    [node, bare, hanging] = await Promise.all([
+      boot({
+        CHAIN_RPC_URLS: `${chain.chainId}=${chain.url}`,
+        CHAIN_RPC_TIMEOUT_MS: '2000',
+        ENS_CHAIN_ID: String(chain.chainId),
+        ENS_REGISTRY: ens.registry,
+      }),
+      boot({}),
+      boot({ CHAIN_RPC_URLS: `${chain.chainId}=${silent.url}`, CHAIN_RPC_TIMEOUT_MS: '300', CHAIN_RPC_RETRIES: '1', ENS_CHAIN_ID: String(chain.chainId), ENS_REGISTRY: ens.registry }),
+    ]);
   });
 
   afterAll(async () => {
@@ -114,10 +123,6 @@ describe('chain-aware identity on a signaling node', () => {
     const address = await wallets.counterfactual(owner.address);
     const wrap = (sig: string) => wallets.wrap6492(owner.address, sig);
     const chainId = chain.chainId;
-    const [bare, hanging] = await Promise.all([
-      boot({}),
-      boot({ CHAIN_RPC_URLS: `${chain.chainId}=${silent.url}`, CHAIN_RPC_TIMEOUT_MS: '300', CHAIN_RPC_RETRIES: '1', ENS_CHAIN_ID: String(chain.chainId), ENS_REGISTRY: ens.registry }),
-    ]);
     const err = await signIn(bare.url, owner, { address, chainId, wrapSignature: wrap }).then(unexpected, (e: unknown) => e as RequestError);
     expect(err.body.code).toBe('CHAIN_NOT_CONFIGURED');
     expect(err.body.message).toMatch(/CHAIN_RPC_URLS/);
