@@ -16,6 +16,8 @@ import { SessionService } from './auth/session-service.ts';
 import { TokenService } from './auth/tokens.ts';
 import { createBackends, createMediaClient, type Backends } from './backends.ts';
 import { callHandlers } from './call/handlers.ts';
+import { createChain, type Chain } from './chain/create.ts';
+import { ensHandlers } from './chain/handlers.ts';
 import { CallService } from './call/service.ts';
 import { chatHandlers } from './chat/handlers.ts';
 import { ChatService } from './chat/service.ts';
@@ -49,6 +51,8 @@ export interface SignalingNode {
   readonly app: FastifyInstance;
   readonly metrics: Metrics;
   readonly backends: Backends;
+  /** Chain reads: contract-wallet sign-in, ENS names, token gates. */
+  readonly chain: Chain;
   /** Refuses new work, tells clients to reconnect elsewhere, finishes writes; bounded by DRAIN_TIMEOUT_MS. */
   drain(reason?: string): Promise<void>;
   close(): Promise<void>;
@@ -106,6 +110,7 @@ export async function startSignaling({ config, database, log, extend, backends: 
   const presence = new PresenceService({ store: backends.presence, contacts, messages, users, events, relations, log });
   const requests = new RequestsService({ contacts, blocks, presence, relations, events });
   const sfu = await createMediaClient(config, backends, localSfu);
+  const chain = createChain(config, log);
   const calls = new CallService({
     config,
     calls: new CallStore(db),
@@ -130,6 +135,7 @@ export async function startSignaling({ config, database, log, extend, backends: 
     ...callHandlers(calls),
     ...requestsHandlers(requests),
     ...groupHandlers(groups),
+    ...ensHandlers(chain.ens),
     'group.call': (c, r) => calls.startGroupCall(c, r, { requireActive: (g, a) => groups.requireActive(g, a), activeCall: (g) => groupStore.activeCall(g) }),
   };
   const dispatcher = new Dispatcher(handlers, config.limits.framesPerSec, metrics, log);
@@ -168,7 +174,7 @@ export async function startSignaling({ config, database, log, extend, backends: 
   const app = Fastify({ trustProxy: proxyTrust(config.http.trustProxy), bodyLimit: 16 * 1024, frameworkErrors });
   installErrorHandler(app, log);
   installCors(app, config.http.allowedOrigins);
-  authRoutes(app, { config, nonces: backends.nonces, sessions: auth, users, limiter: backends.limiter, metrics });
+  authRoutes(app, { config, nonces: backends.nonces, sessions: auth, users, limiter: backends.limiter, metrics, wallets: chain.signatures });
   mediaRoutes(app, {
     config,
     sessions: auth,
@@ -197,6 +203,7 @@ export async function startSignaling({ config, database, log, extend, backends: 
     app,
     metrics,
     backends,
+    chain,
     async drain(reason = 'node shutting down') {
       if (draining) return;
       draining = true;
@@ -220,6 +227,7 @@ export async function startSignaling({ config, database, log, extend, backends: 
       await Promise.allSettled([...disconnecting]);
       await app.close();
       await sfu.close();
+      chain.close();
       if (!shared) await backends.close();
     },
   };

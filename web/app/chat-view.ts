@@ -31,12 +31,15 @@ export class ChatView {
   ) {
     const me = client.address ?? '';
     this.status = h('span', { class: 'status', 'data-testid': 'conn-status', 'data-state': client.state }, label(client.state));
-    const input = h('input', { placeholder: 'Add a wallet address (0x…)', 'data-testid': 'add-contact-input', spellcheck: false, autocomplete: 'off' });
+    const input = h('input', { placeholder: 'Add a wallet address (0x…) or ENS name', 'data-testid': 'add-contact-input', spellcheck: false, autocomplete: 'off' });
     const addError = h('div', { class: 'add-error', 'data-testid': 'add-contact-error' });
     const add = async () => {
       addError.textContent = '';
       try {
-        const c = await client.chat.addContact(input.value);
+        // A name (alice.eth) is turned into its address first; contacts are kept by address.
+        const value = input.value.trim();
+        const address = isEnsName(value) ? (await client.names.resolve(value)).address : value;
+        const c = await client.chat.addContact(address);
         input.value = '';
         this.upsertContact(c);
         this.openConversation(c.address);
@@ -81,6 +84,10 @@ export class ChatView {
       presence.on('change', () => {
         this.renderContacts();
         this.renderHeaderPresence();
+      }),
+      client.names.on('change', ({ address }) => {
+        if (this.contacts.has(address)) this.renderContacts();
+        if (address === this.open) this.renderHeaderName();
       }),
       engine.signal.on('signal.open', ({ reconnect }) => reconnect && void this.loadContacts()),
     );
@@ -136,6 +143,7 @@ export class ChatView {
 
   private renderContacts(): void {
     const rows = [...this.contacts.values()].sort((a, b) => (b.lastAt ?? '').localeCompare(a.lastAt ?? ''));
+    this.client.names.want(rows.map((r) => r.address));
     if (rows.length === 0) {
       this.list.replaceChildren(h('div', { class: 'empty-contacts' }, 'No conversations yet.', h('br'), 'Add a wallet address above to start chatting.'));
       return;
@@ -149,7 +157,7 @@ export class ChatView {
           h(
             'div',
             { class: 'body' },
-            h('div', { class: 'row' }, h('span', { class: 'name', title: r.address }, shortAddress(r.address)), h('span', { class: 'time' }, relativeTime(r.lastAt))),
+            h('div', { class: 'row' }, h('span', { class: 'name', title: r.address }, this.client.names.display(r.address)), h('span', { class: 'time' }, relativeTime(r.lastAt))),
             h('div', { class: 'row' }, h('span', { class: 'preview', 'data-testid': 'last-message' }, r.lastText || 'No messages yet'), r.unread > 0 ? h('span', { class: 'badge', 'data-testid': 'unread' }, String(r.unread)) : null),
           ),
         ),
@@ -170,6 +178,11 @@ export class ChatView {
       .loadHistory(peer)
       .then(() => this.client.chat.setOpenConversation(peer))
       .catch(() => undefined);
+  }
+
+  private renderHeaderName(): void {
+    const el = this.conv.querySelector<HTMLElement>('[data-testid=chat-peer]');
+    if (el && this.open) el.textContent = this.client.names.display(this.open);
   }
 
   private renderHeaderPresence(): void {
@@ -212,7 +225,7 @@ export class ChatView {
       { class: 'conv-head' },
       h('button', { class: 'icon-btn back', title: 'Back', 'aria-label': 'Back', onclick: () => this.el.classList.remove('has-conv') }, icon('back')),
       avatar(peer),
-      h('div', { class: 'who' }, h('strong', { 'data-testid': 'chat-peer', title: peer }, shortAddress(peer)), h('div', { class: 'sub', 'data-testid': 'peer-presence' })),
+      h('div', { class: 'who' }, h('strong', { 'data-testid': 'chat-peer', title: peer }, this.client.names.display(peer)), h('div', { class: 'sub', 'data-testid': 'peer-presence' })),
       callBtn('audio'),
       callBtn('video'),
     );
@@ -359,4 +372,9 @@ function label(state: string): string {
     default:
       return state;
   }
+}
+
+/** Something typed into "add contact" that is a name rather than an address. */
+function isEnsName(value: string): boolean {
+  return !value.toLowerCase().startsWith('0x') && value.includes('.');
 }

@@ -3,6 +3,7 @@ import type { Eip1193Provider } from './auth.ts';
 import { CallManager, type CallRetryPolicies } from './call/index.ts';
 import { ChatClient } from './chat.ts';
 import { Engine, type EngineOptions, type Session } from './engine.ts';
+import { NameClient } from './names.ts';
 import { PresenceClient } from './presence.ts';
 import type { SignalClient, SignalState } from './signal.ts';
 
@@ -28,12 +29,15 @@ export class BlockRtcClient {
   readonly engine: Engine;
   readonly chat: ChatClient;
   readonly presence: PresenceClient;
+  /** ENS names for display, and name → address. */
+  readonly names: NameClient;
   readonly calls: CallManager;
 
   constructor(options: BlockRtcClientOptions = {}) {
     this.engine = new Engine(options);
     this.chat = new ChatClient(this.engine);
     this.presence = new PresenceClient(this.engine);
+    this.names = new NameClient(this.engine);
     this.calls = new CallManager(this.engine, options.callRetry);
   }
 

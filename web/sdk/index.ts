@@ -20,6 +20,7 @@ export { WalletProvider } from './wallet-provider.ts';
 export { normalize as normalizeAddress } from './address.ts';
 export { ChatClient, type ChatEntry, type ChatEvents, type DeliveryStatus } from './chat.ts';
 export { PresenceClient, type PresenceEvents } from './presence.ts';
+export { NameClient, type NameEvents } from './names.ts';
 export {
   CallManager,
   CallSession,
@@ -38,4 +39,5 @@ export {
 export { BlockRtcClientError, errorCode, type ClientErrorCode } from './errors.ts';
 export { Emitter, type Listener } from './events.ts';
 export { MemoryStore, type KeyValueStore } from './storage.ts';
+export type { EnsNamesResult, EnsResolveResult } from '../../protocol/index.ts';
 export type { ChatMessage, Contact, PresenceState, CallParticipant, ReceiptEvent, HelloEvent, EventMap, ResultMap, RequestType } from '../../protocol/index.ts';
