@@ -59,6 +59,7 @@ async function prepare(c: Extract<Command, { cmd: 'prepare' }>): Promise<ResultM
   try {
     const store = new RedisSessionStore(redis, redisKeys(c.redisPrefix), c.redisPrefix);
     users = [];
+    usedUsers = 0;
     for (let i = 0; i < addresses.length; i += 1000) {
       const recs = await Promise.all(addresses.slice(i, i + 1000).map((a) => store.create(a, 86_400)));
       for (const r of recs) users.push({ address: r.address, token: tokens.issue({ address: r.address, sid: r.id, gen: r.gen, sessionExpiresAt: r.expiresAt }).token });
