@@ -32,10 +32,9 @@ function pidsOf(ports: string[]): number[] {
   for (const d of readdirSync('/proc')) {
     if (!/^\d+$/.test(d)) continue;
     try {
-      const cmd = readFileSync(`/proc/${d}/cmdline`, 'utf8').split('\0');
-      if (!cmd[0]?.includes('redis-server')) continue;
-      const i = cmd.indexOf('--port');
-      if (i >= 0 && ports.includes(cmd[i + 1] ?? '')) out.push(Number(d));
+      // redis-server rewrites its title to "redis-server 127.0.0.1:<port> [cluster]".
+      const cmd = readFileSync(`/proc/${d}/cmdline`, 'utf8').replaceAll('\0', ' ');
+      if (cmd.includes('redis-server') && ports.some((p) => new RegExp(`(:|--port )${p}\\b`).test(cmd))) out.push(Number(d));
     } catch {
       // exited meanwhile
     }

@@ -25,8 +25,11 @@ export interface FleetContext {
 export const sourceIp = (ctx: FleetContext, phase: number, i: number) => `127.${ctx.ipOctet}.${phase}.${i + 1}`;
 export const wsUrl = (s: ServerProcess) => `${s.url.replace(/^http/, 'ws')}/ws`;
 
-export function startNodes(ctx: FleetContext, label: string, count: number, extraEnv: Record<string, string> = {}): Promise<ServerProcess[]> {
-  return Promise.all(Array.from({ length: count }, (_, i) => startSignalingNode(`${label}${i}-${ctx.ipOctet}`, { ...ctx.env, ...extraEnv }, ctx.P.childMaxLifeMs)));
+/** One after another: a dozen nodes starting at once on two cores miss their readiness deadline. */
+export async function startNodes(ctx: FleetContext, label: string, count: number, extraEnv: Record<string, string> = {}): Promise<ServerProcess[]> {
+  const out: ServerProcess[] = [];
+  for (let i = 0; i < count; i++) out.push(await startSignalingNode(`${label}${i}-${ctx.ipOctet}`, { ...ctx.env, ...extraEnv }, ctx.P.childMaxLifeMs));
+  return out;
 }
 
 export function startLoadgens(ctx: FleetContext, count: number): Promise<Loadgen[]> {
