@@ -36,12 +36,12 @@ function workerPids(sfu: NodeProcess): number[] {
 
 export async function mediaPhase(ctx: FleetContext) {
   const m = ctx.P.media;
-  const callEnv = { RATE_LIMIT_CALLS: '100000/60', CALL_MAX_RINGING_PER_CALLER: '100000', CALL_MAX_RINGING_PER_CALLEE: '100000' };
+  const callEnv = { RATE_LIMIT_CALLS: '100000/60', CALL_MAX_RINGING_PER_CALLER: '1000', CALL_MAX_RINGING_PER_CALLEE: '1000' };
   const [sig] = await startNodes(ctx, 'media', 1, callEnv);
   const sfus: NodeProcess[] = [];
   const reportPath = join(tmpdir(), `fleet-media-${process.pid}.json`);
   try {
-    for (let i = 0; i < m.sfuNodes; i++) sfus.push(await startNode('sfu', { ...ctx.env, ...callEnv, NODE_ID: `sfu${i}-${ctx.ipOctet}`, LOG_LEVEL: 'warn', SFU_WORKERS: '1', SFU_PORT_BASE: String(await freePortBase(1)) }, ctx.P.childMaxLifeMs));
+    for (let i = 0; i < m.sfuNodes; i++) sfus.push(await startNode('sfu', { ...ctx.env, ...callEnv, NODE_ID: `sfu${i}-${ctx.ipOctet}`, SFU_WORKERS: '1', SFU_PORT_BASE: String(await freePortBase(1)) }, ctx.P.childMaxLifeMs));
     const users = m.calls * m.participants;
     log(`  ${m.calls} calls of ${m.participants} (audio ${m.audioKbps} + video ${m.videoKbps} kbit/s each) over ${m.sfuNodes} SFU processes; ${m.workers} loadtest worker(s)`);
     const args = [BIN, 'loadtest', '--url', sig!.url, '--users', String(users), '--workers', String(m.workers), '--source-addresses', `127.${ctx.ipOctet}.${PHASE}.1`, '--connect-rate', '200',
