@@ -22,10 +22,11 @@ export function printSummary(r: Obj): void {
   }
   if (r.chat) {
     err('chat');
+    if (o(r.chat).perNodeAtP99Under50) lines.push(`chat (CPU per message net of the idle fleet): per node at p99 < 50 ms ${JSON.stringify(o(r.chat).perNodeAtP99Under50)}`);
     for (const byN of (o(r.chat).byNodes as Obj[] | undefined) ?? []) {
       for (const at of (byN.atRates as Obj[] | undefined) ?? []) {
         const m = o(at.median);
-        const cpu = o(m.cpuPerMessageUs);
+        const cpu = o(m.cpuPerMessageNetOfIdleUs);
         const pg = o(m.postgres);
         lines.push(
           `chat ${n(byN.nodes)} node(s) @ ${n(at.rate)}/s: ${n(m.deliveredPerSecond)}/s delivered, p50 ${n(o(m.deliveryLatencyMs).p50)} / p99 ${n(o(m.deliveryLatencyMs).p99)} ms; CPU/msg nodes ${n(cpu.serverUs)} µs, Redis ${n(cpu.clusterRedisUs)} µs, PG ${n(cpu.postgresUs)} µs; ${n(o(m.redis).commandsPerMessage)} Redis cmd, ${n(pg.rowsPerMessage)} PG rows, ${n(pg.walBytesPerMessage)} WAL B per message`,
