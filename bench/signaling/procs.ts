@@ -261,7 +261,7 @@ export async function startLoadgen(index: number, maxLifeMs: number): Promise<Lo
     for (const p of pending.values()) p.reject(new Error(`loadgen ${index} exited with ${code}`));
     pending.clear();
   });
-  await Promise.race([readyP, exited.then((c) => Promise.reject(new Error(`loadgen ${index} exited with ${c} before ready`))), sleep(30_000).then(() => Promise.reject(new Error(`loadgen ${index} not ready`)))]);
+  await Promise.race([readyP, exited.then((c) => Promise.reject(new Error(`loadgen ${index} exited with ${c} before ready`))), sleep(120_000).then(() => Promise.reject(new Error(`loadgen ${index} not ready`)))]);
   return lg;
 }
 
