@@ -118,8 +118,12 @@ export async function startSignaling({ config, database, log, extend, backends: 
       opened: async (conn) => {
         await connections.add(conn);
         // Its groups' channels are subscribed before the client hears hello, like its own.
-        await fanout.connected(conn.address);
-        await presence.connected(conn);
+        await Promise.all([fanout.connected(conn.address), presence.connected(conn)]);
+        // Closed while this ran: the close hook may have run before these records existed.
+        if (conn.closed) {
+          fanout.disconnected(conn.address);
+          if (!draining) await presence.disconnected(conn);
+        }
       },
       closed: async (conn) => {
         // While draining, the process leaves its presence records to the sweep of the
