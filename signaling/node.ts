@@ -150,8 +150,12 @@ export async function startSignaling({ config, database, log, extend, backends: 
         // Relation notes published while this user had no connection here never came.
         relations.forget(conn.address);
         // Its groups' channels are subscribed before the client hears hello, like its own.
-        await fanout.connected(conn.address);
-        await presence.connected(conn);
+        await Promise.all([fanout.connected(conn.address), presence.connected(conn)]);
+        // Closed while this ran: the close hook may have run before these records existed.
+        if (conn.closed) {
+          fanout.disconnected(conn.address);
+          if (!draining) await presence.disconnected(conn);
+        }
       },
       closed: (conn) => {
         const done = (async () => {

@@ -113,3 +113,30 @@ describe('GroupFanout', () => {
     expect(t.subscribeGroup).not.toHaveBeenCalled();
   });
 });
+
+describe('GroupFanout without PostgreSQL', () => {
+  it('lets the user connect and reads its groups again until that works', async () => {
+    const bus = new MemoryBus();
+    const subscribeGroup = vi.spyOn(bus, 'subscribeGroup');
+    const metrics = createMetrics();
+    const cap = captureLog();
+    const connections = new Connections(bus, metrics, cap.log, 1 << 20);
+    let down = true;
+    const fanout = new GroupFanout({
+      bus,
+      connections,
+      activeGroupIds: async () => {
+        if (down) throw new Error('connect ECONNREFUSED');
+        return [G1];
+      },
+      metrics,
+      log: cap.log,
+    });
+    const c = fakeConnection(ALICE);
+    await connections.add(c.conn);
+    await expect(fanout.connected(ALICE)).resolves.toBeUndefined();
+    expect(subscribeGroup).not.toHaveBeenCalled();
+    down = false;
+    await vi.waitFor(() => expect(subscribeGroup).toHaveBeenCalledWith(G1), { timeout: 3000, interval: 50 });
+  });
+});

@@ -1,8 +1,10 @@
 import type { Bus } from '../../infra/bus/bus.ts';
 import { decodeGroupDelivery, controlBody } from '../../infra/bus/bus.ts';
-import type { Logger } from '../../infra/logger.ts';
+import { LogThrottle, type Logger } from '../../infra/logger.ts';
 import type { Connections } from '../connections.ts';
 import type { Metrics } from '../metrics.ts';
+
+const LOAD_RETRY_MS = 1000;
 
 /** What the nodes tell each other about group membership (control payloads). */
 export type GroupControl =
@@ -32,6 +34,7 @@ export class GroupFanout {
   private readonly groupsOf = new Map<string, Set<string>>();
   /** Users whose groups are being loaded; a second connection waits for the same load. */
   private readonly loading = new Map<string, Promise<void>>();
+  private readonly warnings = new LogThrottle();
 
   constructor(
     private readonly deps: {
@@ -70,7 +73,8 @@ export class GroupFanout {
   /** `user` just became an active member: if it is connected here, subscribe now (awaited). */
   async attachLocal(group: string, user: string): Promise<void> {
     await this.loading.get(user);
-    if (this.groupsOf.has(user)) await this.attach(group, user);
+    // Redis unreachable: the channel is subscribed with the others when it is back.
+    if (this.groupsOf.has(user)) await this.attach(group, user).catch((err: unknown) => this.subscribeFailed(err));
   }
 
   /** The node's last connection of `user` closed. */
@@ -82,11 +86,33 @@ export class GroupFanout {
     for (const g of groups) this.detach(g, user);
   }
 
+  /**
+   * Never fails the connection: with PostgreSQL unreachable the user connects without its
+   * groups, which are read again every second until that works (what was published
+   * meanwhile is in `chat.sync {groups: true}`).
+   */
   private async load(user: string): Promise<void> {
-    const ids = await this.deps.activeGroupIds(user);
+    let ids: string[];
+    try {
+      ids = await this.deps.activeGroupIds(user);
+    } catch (err) {
+      if (this.warnings.due()) this.deps.log.warn({ err: (err as Error)?.message ?? String(err), suppressed: this.warnings.takeHeld() }, 'group memberships not read; retrying');
+      const retry = setTimeout(() => {
+        if (this.groupsOf.has(user) && !this.loading.has(user)) {
+          const again = this.load(user).finally(() => this.loading.delete(user));
+          this.loading.set(user, again);
+        }
+      }, LOAD_RETRY_MS);
+      retry.unref();
+      return;
+    }
     // The user's connections may all have closed while its groups were read.
     if (!this.groupsOf.has(user)) return;
-    await Promise.all(ids.map((g) => this.attach(g, user)));
+    await Promise.all(ids.map((g) => this.attach(g, user).catch((err: unknown) => this.subscribeFailed(err))));
+  }
+
+  private subscribeFailed(err: unknown): void {
+    if (this.warnings.due()) this.deps.log.warn({ err: (err as Error)?.message ?? String(err), suppressed: this.warnings.takeHeld() }, 'group (un)subscribe failed');
   }
 
   private async attach(group: string, user: string): Promise<void> {
@@ -109,14 +135,14 @@ export class GroupFanout {
     if (!set || !set.delete(user) || set.size > 0) return;
     this.members.delete(group);
     this.deps.metrics.groupChannels.set(this.members.size);
-    this.deps.bus.unsubscribeGroup(group).catch((err: unknown) => this.deps.log.warn({ err: (err as Error)?.message ?? String(err) }, 'group unsubscribe failed'));
+    this.deps.bus.unsubscribeGroup(group).catch((err: unknown) => this.subscribeFailed(err));
   }
 
   private userControl(user: string, body: string): void {
     const c = parseControl(body);
     if (!c) return;
     if ('join' in c) {
-      this.attach(c.join, user).catch((err: unknown) => this.deps.log.warn({ err: (err as Error)?.message ?? String(err) }, 'group subscribe failed'));
+      this.attach(c.join, user).catch((err: unknown) => this.subscribeFailed(err));
     } else if ('leave' in c) {
       this.detach(c.leave, user);
     }
