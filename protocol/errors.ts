@@ -35,6 +35,10 @@ export const ERRORS = {
   UPLOAD_QUOTA_EXCEEDED: { status: 413, message: 'The upload would exceed your storage quota' },
   MESSAGE_REJECTED: { status: 422, message: 'The database refused this message; sending it again will not help' },
   ATTACHMENT_INVALID: { status: 400, message: 'The attachment does not exist or does not belong to this conversation' },
+  // Requests and blocks
+  REQUEST_NOT_FOUND: { status: 404, message: 'There is no message request from this address' },
+  BLOCK_SELF: { status: 400, message: 'You cannot block yourself' },
+  BLOCK_LIMIT: { status: 409, message: 'Your block list is full; unblock someone first' },
   // Calls
   CALL_NOT_FOUND: { status: 404, message: 'No such call' },
   CALL_NOT_ALLOWED: { status: 403, message: 'You are not a participant of this call' },

@@ -3,6 +3,7 @@ import * as chat from './chat.ts';
 import * as presence from './presence.ts';
 import * as session from './session.ts';
 import * as call from './call.ts';
+import * as requests from './requests.ts';
 import type { ErrorBody } from './errors.ts';
 
 export * from './common.ts';
@@ -13,6 +14,7 @@ export type { PresenceState, Contact } from './presence.ts';
 export type { HelloEvent, TokenEvent, DrainingEvent, ResyncEvent } from './session.ts';
 export { verifyRequest } from './auth.ts';
 export type * from './call.ts';
+export type { MessageRequest, BlockEntry, BlocksChangedEvent, RequestsChangedEvent } from './requests.ts';
 
 /** Every request a client may send, keyed on `type`. */
 export const requestSchemas = {
@@ -44,6 +46,12 @@ export const requestSchemas = {
   'call.consume': call.callConsume,
   'call.resumeConsumer': call.callResumeConsumer,
   'call.setPreferredLayers': call.callSetPreferredLayers,
+  'requests.list': requests.requestsList,
+  'requests.accept': requests.requestsAccept,
+  'requests.delete': requests.requestsDelete,
+  'blocks.list': requests.blocksList,
+  'blocks.add': requests.blocksAdd,
+  'blocks.remove': requests.blocksRemove,
 } as const;
 
 export type RequestType = keyof typeof requestSchemas;
@@ -80,6 +88,12 @@ export interface ResultMap {
   'call.consume': call.ConsumeResult;
   'call.resumeConsumer': Record<string, never>;
   'call.setPreferredLayers': Record<string, never>;
+  'requests.list': { requests: requests.MessageRequest[] };
+  'requests.accept': { contact: presence.Contact };
+  'requests.delete': Record<string, never>;
+  'blocks.list': { blocks: requests.BlockEntry[] };
+  'blocks.add': { block: requests.BlockEntry };
+  'blocks.remove': { removed: boolean };
 }
 
 /** Server-pushed events. */
@@ -102,6 +116,8 @@ export interface EventMap {
   'call.producerClosed': { callId: string; producerId: string; peerId: string };
   'call.producerState': { callId: string; producerId: string; peerId: string; paused: boolean };
   'call.activeSpeaker': { callId: string; peerId: string; address: string };
+  'blocks.changed': requests.BlocksChangedEvent;
+  'requests.changed': requests.RequestsChangedEvent;
 }
 export type EventType = keyof EventMap;
 
