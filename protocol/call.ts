@@ -81,6 +81,8 @@ export interface CallSummary {
   endedAt: string | null;
   endReason: string | null;
   participants: CallParticipant[];
+  /** The group it was started to, if any. */
+  group?: string;
 }
 
 export interface IceServer {
@@ -133,6 +135,8 @@ export interface IncomingCallEvent {
   kind: 'audio' | 'video';
   participants: string[];
   expiresAt: string;
+  /** Set when the call was started to a group (`group.call`): the group's id. */
+  group?: string;
 }
 export interface ParticipantEvent {
   callId: string;

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { address, messageId } from './common.ts';
+import type { GroupMessage } from './group.ts';
 
 export const messageKind = z.enum(['text', 'audio', 'video']);
 
@@ -53,6 +54,8 @@ export const chatSync = z.strictObject({
   /** The newest message id this device has; absent on a device's first sync. */
   after: messageId.optional(),
   limit: z.number().int().min(1).max(500).default(200),
+  /** Also return the messages of my groups (`groupMessages`); the cursor then covers both. */
+  groups: z.boolean().optional(),
 });
 
 export const chatDelivered = z.strictObject({
@@ -108,6 +111,8 @@ export interface SyncResult {
   /** Store and pass as `after` next time. */
   cursor: string | null;
   more: boolean;
+  /** With `groups: true`: messages of my groups (only those sent while I was a member), oldest first. */
+  groupMessages?: GroupMessage[];
 }
 export interface ReceiptResult {
   updated: string[];

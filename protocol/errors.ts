@@ -53,6 +53,13 @@ export const ERRORS = {
   MEDIA_DUPLICATE: { status: 409, message: 'You already consume this producer' },
   MEDIA_REPLACED: { status: 409, message: 'Another device of yours joined this call and took over its media' },
   CALL_RINGING_LIMIT: { status: 429, message: 'Too many of your calls are ringing; wait for an answer or cancel one' },
+  // Groups
+  GROUP_NOT_FOUND: { status: 404, message: 'No such group' },
+  NOT_GROUP_MEMBER: { status: 403, message: 'You are not a member of this group' },
+  NOT_GROUP_ADMIN: { status: 403, message: 'Only an admin of this group can do this' },
+  GROUP_FULL: { status: 409, message: 'The group has reached its member limit' },
+  GROUP_NOT_INVITED: { status: 409, message: 'You have no pending invitation to this group' },
+  GROUP_MEMBER_NOT_FOUND: { status: 404, message: 'That address is not a member of this group' },
   // Protection and lifecycle
   RATE_LIMITED: { status: 429, message: 'Too many requests; slow down' },
   POLICY_VIOLATION: { status: 400, message: 'Connection closed for repeated abuse', close: 1008 },

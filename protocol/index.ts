@@ -4,6 +4,7 @@ import * as presence from './presence.ts';
 import * as session from './session.ts';
 import * as call from './call.ts';
 import * as requests from './requests.ts';
+import * as group from './group.ts';
 import type { ErrorBody } from './errors.ts';
 
 export * from './common.ts';
@@ -15,6 +16,8 @@ export type { HelloEvent, TokenEvent, DrainingEvent, ResyncEvent } from './sessi
 export { verifyRequest } from './auth.ts';
 export type * from './call.ts';
 export type { MessageRequest, BlockEntry, BlocksChangedEvent, RequestsChangedEvent } from './requests.ts';
+export type * from './group.ts';
+export { MAX_MEMBERS_PER_REQUEST } from './group.ts';
 
 /** Every request a client may send, keyed on `type`. */
 export const requestSchemas = {
@@ -52,6 +55,23 @@ export const requestSchemas = {
   'blocks.list': requests.blocksList,
   'blocks.add': requests.blocksAdd,
   'blocks.remove': requests.blocksRemove,
+  'group.create': group.groupCreate,
+  'group.get': group.groupGet,
+  'group.list': group.groupList,
+  'group.addMembers': group.groupAddMembers,
+  'group.removeMember': group.groupRemoveMember,
+  'group.leave': group.groupLeave,
+  'group.update': group.groupUpdate,
+  'group.setRole': group.groupSetRole,
+  'group.accept': group.groupAccept,
+  'group.decline': group.groupDecline,
+  'group.send': group.groupSend,
+  'group.history': group.groupHistory,
+  'group.delivered': group.groupDelivered,
+  'group.read': group.groupRead,
+  'group.receipts': group.groupReceipts,
+  'group.typing': group.groupTyping,
+  'group.call': group.groupCall,
 } as const;
 
 export type RequestType = keyof typeof requestSchemas;
@@ -59,7 +79,7 @@ export type Request<T extends RequestType = RequestType> = z.output<(typeof requ
 export type RequestInput<T extends RequestType> = Omit<z.input<(typeof requestSchemas)[T]>, 'type' | 'id'>;
 
 /** What each request answers with. */
-export interface ResultMap {
+export interface ResultMap extends group.GroupResults {
   'chat.send': chat.SendResult;
   'chat.history': chat.HistoryResult;
   'chat.sync': chat.SyncResult;
@@ -97,7 +117,7 @@ export interface ResultMap {
 }
 
 /** Server-pushed events. */
-export interface EventMap {
+export interface EventMap extends group.GroupEvents {
   'session.hello': session.HelloEvent;
   'session.token': session.TokenEvent;
   'session.draining': session.DrainingEvent;

@@ -107,6 +107,7 @@ describe('bad input is a 4xx, never INTERNAL', () => {
 
   it('answers malformed values for every field of every request type with a clean 4xx', async () => {
     const callId = randomUUID();
+    const groupId = randomUUID();
     const valid: Record<RequestType, Valid> = {
       'chat.send': { to: peer, clientId: randomUUID(), kind: 'text', text: 'hello' },
       'chat.history': { peer, before: '100', limit: 10 },
@@ -136,6 +137,23 @@ describe('bad input is a 4xx, never INTERNAL', () => {
       'call.consume': { callId, transportId: randomUUID(), producerId: randomUUID(), rtpCapabilities: { codecs: [] } },
       'call.resumeConsumer': { callId, consumerId: randomUUID() },
       'call.setPreferredLayers': { callId, consumerId: randomUUID(), spatialLayer: 1, temporalLayer: 1 },
+      'group.create': { name: 'team', description: 'about', picture: '#00aaff', members: [peer] },
+      'group.get': { group: groupId },
+      'group.list': {},
+      'group.addMembers': { group: groupId, members: [peer] },
+      'group.removeMember': { group: groupId, member: peer },
+      'group.leave': { group: groupId },
+      'group.update': { group: groupId, name: 'renamed' },
+      'group.setRole': { group: groupId, member: peer, role: 'admin' },
+      'group.accept': { group: groupId },
+      'group.decline': { group: groupId },
+      'group.send': { group: groupId, clientId: randomUUID(), kind: 'text', text: 'hello group' },
+      'group.history': { group: groupId, before: '100', limit: 10 },
+      'group.delivered': { group: groupId, upTo: '1' },
+      'group.read': { group: groupId, upTo: '1' },
+      'group.receipts': { group: groupId, ids: ['1'] },
+      'group.typing': { group: groupId, typing: true },
+      'group.call': { group: groupId, kind: 'audio' },
     };
     const lower = peer.toLowerCase();
     const upper = `0x${peer.slice(2).toUpperCase()}`;
@@ -178,6 +196,21 @@ describe('bad input is a 4xx, never INTERNAL', () => {
         edge: ['0001-01-01T00:00:00Z', '1970-01-01T00:00:00Z', '9999-12-31T23:59:59.999Z'],
       },
       'chat.history.before': idCases,
+      'group.history.before': idCases,
+      group: uuidCases,
+      member: addressCases,
+      members: { invalid: [[WRONG_CHECKSUM], [peer, '0x12'], Array(1001).fill(peer), peer], edge: [[lower, upper], [me], Array(1000).fill(upper)] },
+      'group.addMembers.members': { invalid: [[], [WRONG_CHECKSUM], Array(1001).fill(peer), peer], edge: [[lower, upper], [me]] },
+      name: { invalid: ['', '   ', 'x'.repeat(65), 'nul \u0000', 5], edge: ['x'.repeat(64), '\u{1F600} club'] },
+      description: { invalid: ['x'.repeat(281), 'nul \u0000', 5], edge: ['', 'x'.repeat(280)] },
+      'group.update.description': { invalid: ['x'.repeat(281), 5], edge: [null, ''] },
+      picture: { invalid: ['', 'red', '#12345', '#1234567', 'a\u{1F600}', '\u{1F600}x', 5, null], edge: ['#A0b1C2', '\u{1F600}', '\u{1F468}\u200D\u{1F469}\u200D\u{1F467}'] },
+      'group.update.picture': { invalid: ['', 'red', '#12345'], edge: [null, '\u{1F600}'] },
+      role: { invalid: ['owner', 'ADMIN', ''], edge: ['member'] },
+      'group.call.kind': { invalid: ['screen', 'TEXT'], edge: ['video'] },
+      details: { invalid: ['yes', 1], edge: [true] },
+      'group.receipts.ids': { invalid: [[], Array(101).fill('1'), '1', ...BAD_MESSAGE_IDS.map((v) => [v])], edge: [[INT8_MAX], [INT8_MAX, '0', '1']] },
+      groups: { invalid: ['yes', 1], edge: [true] },
     };
 
     interface Case {
