@@ -1,8 +1,21 @@
-import type { ChatMessage, Contact, MessageKind, ReceiptEvent, UploadResult } from '../../protocol/index.ts';
+import type {
+  ChatMessage,
+  Contact,
+  GroupMessage,
+  GroupMessageKind,
+  GroupReceiptCount,
+  GroupReceiptEvent,
+  GroupSystem,
+  MessageKind,
+  ReceiptEvent,
+  UploadResult,
+} from '../../protocol/index.ts';
 import { normalize } from './address.ts';
+import { conversationKey, groupConversation, groupOf } from './conversation.ts';
 import type { Engine } from './engine.ts';
 import { BlockRtcClientError, errorCode } from './errors.ts';
 import { Emitter } from './events.ts';
+import { GroupReceiptCounter, summaryOf, type ReceiptSummary } from './group-receipts.ts';
 import { randomId, readJson, writeJson } from './storage.ts';
 
 /** queued: waiting for a connection; sending: on the wire; sent: stored by the server. */
@@ -12,13 +25,24 @@ export interface ChatEntry {
   /** Server id; null until the server has stored it. */
   id: string | null;
   clientId: string;
-  /** The other party of the conversation. */
+  /** The conversation: the other party's address, or `g:<group id>` for a group. */
   peer: string;
+  /** The group's id for a group message, else null. */
+  group: string | null;
   from: string;
+  /** The recipient's address, or the group's conversation key. */
   to: string;
   outgoing: boolean;
-  kind: MessageKind;
+  /** `system` only in groups: a membership or details change (see `system`). */
+  kind: GroupMessageKind;
   text: string | null;
+  /** What a group's system message records. */
+  system: GroupSystem | null;
+  /**
+   * My own group messages: how many members it reached and read (`status` turns delivered or
+   * read once all of them have). Null until the server has been asked.
+   */
+  receipts: ReceiptSummary | null;
   attachment: { id: string; mime: string; size: number } | null;
   createdAt: string;
   status: DeliveryStatus;
@@ -32,15 +56,21 @@ export interface ChatEvents {
   message: { entry: ChatEntry; live: boolean };
   /** A known message changed (acked, delivered, read, failed). */
   update: { entry: ChatEntry };
-  typing: { peer: string; typing: boolean };
+  /** `peer` is the conversation; `from` who types (the peer itself in a 1:1 conversation). */
+  typing: { peer: string; from: string; typing: boolean };
   receipt: ReceiptEvent;
+  /** A member's delivered/read cursor moved in a group (counts then follow as updates). */
+  'group-receipt': GroupReceiptEvent;
   /** A sync round finished after (re)connecting. */
   synced: { count: number };
 }
 
 interface OutboxItem {
   clientId: string;
+  /** A conversation key (address or `g:<id>`). */
   to: string;
+  /** Set for a group message: sent with group.send. */
+  group?: string;
   kind: MessageKind;
   text?: string;
   attachmentId?: string;
@@ -60,6 +90,9 @@ export class ChatClient extends Emitter<ChatEvents> {
   private readonly conversations = new Map<string, ChatEntry[]>();
   private readonly historyCursor = new Map<string, string | null>();
   private readonly deliveredQueue = new Map<string, Set<string>>();
+  /** Per group, the newest incoming id to acknowledge (one cursor, not a list of ids). */
+  private readonly groupDelivered = new Map<string, string>();
+  private readonly receiptCounts: GroupReceiptCounter;
   private readonly typingTimers = new Map<string, ReturnType<typeof setTimeout>>();
   private readonly blobUrls = new Map<string, Promise<string>>();
   private outbox: OutboxItem[] = [];
@@ -77,21 +110,28 @@ export class ChatClient extends Emitter<ChatEvents> {
     s.on('chat.receipt', (r) => this.onReceipt(r));
     // The server may have lost events for this connection (Redis outage): fetch them.
     s.on('session.resync', () => void this.resync());
-    s.on('chat.typing', (t) => this.onTyping(t.from, t.typing));
+    s.on('chat.typing', (t) => this.onTyping(t.from, t.from, t.typing));
+    s.on('group.message', (m) => this.ingestGroup(m, true));
+    s.on('group.receipt', (r) => this.onGroupReceipt(r));
+    s.on('group.typing', (t) => this.onTyping(groupConversation(t.group), t.from, t.typing));
+    this.receiptCounts = new GroupReceiptCounter(
+      (payload) => engine.signal.request('group.receipts', payload),
+      (group, count) => this.applyCount(group, count),
+    );
     engine.on('session', (session) => {
       this.reset();
       if (session) this.outbox = readJson<OutboxItem[]>(engine.storage, this.outboxKey()) ?? [];
     });
   }
 
-  /** Messages of one conversation, oldest first. */
+  /** Messages of one conversation (an address or `g:<group id>`), oldest first. */
   messages(peer: string): ChatEntry[] {
-    return this.conversations.get(normalize(peer)) ?? [];
+    return this.conversations.get(conversationKey(peer)) ?? [];
   }
 
   /** The conversation on screen: its incoming messages are marked read as they arrive. */
   setOpenConversation(peer: string | null): void {
-    this.openPeer = peer ? normalize(peer) : null;
+    this.openPeer = peer ? conversationKey(peer) : null;
     if (this.openPeer) void this.markRead(this.openPeer);
   }
 
@@ -99,29 +139,47 @@ export class ChatClient extends Emitter<ChatEvents> {
     return this.openPeer;
   }
 
+  /** To an address or a group (`g:<group id>`, see groupConversation). */
   async sendText(to: string, text: string): Promise<ChatEntry> {
-    return this.enqueue({ clientId: newClientId(), to: normalize(to), kind: 'text', text, createdAt: new Date().toISOString() });
+    return this.enqueue({ ...target(to), clientId: newClientId(), kind: 'text', text, createdAt: new Date().toISOString() });
   }
 
   /** Uploads the recording, then sends it as an audio (or video) message. */
   async sendVoiceNote(to: string, blob: Blob): Promise<ChatEntry> {
-    const peer = normalize(to);
+    const t = target(to);
     const mime = (blob.type || 'audio/webm').split(';')[0]!;
-    const res = await this.engine.fetch(`/media?to=${encodeURIComponent(peer)}`, { method: 'POST', headers: { 'content-type': mime }, body: blob });
+    const query = t.group ? `group=${encodeURIComponent(t.group)}` : `to=${encodeURIComponent(t.to)}`;
+    const res = await this.engine.fetch(`/media?${query}`, { method: 'POST', headers: { 'content-type': mime }, body: blob });
     const up = (await res.json()) as UploadResult;
     const kind: MessageKind = mime.startsWith('video/') ? 'video' : 'audio';
-    return this.enqueue({ clientId: newClientId(), to: peer, kind, attachmentId: up.id, attachment: { id: up.id, mime: up.mime, size: up.size }, createdAt: new Date().toISOString() });
+    return this.enqueue({ ...t, clientId: newClientId(), kind, attachmentId: up.id, attachment: { id: up.id, mime: up.mime, size: up.size }, createdAt: new Date().toISOString() });
   }
 
   /** Older messages of a conversation; returns how many arrived and whether more exist. */
   async loadHistory(peer: string, limit = 50): Promise<{ count: number; more: boolean }> {
-    const p = normalize(peer);
+    const p = conversationKey(peer);
     const before = this.historyCursor.get(p);
     if (before === null) return { count: 0, more: false };
-    const res = await this.engine.signal.request('chat.history', { peer: p, limit, ...(before ? { before } : {}) });
-    for (const m of res.messages) this.ingest(m, false);
-    this.historyCursor.set(p, res.before);
-    return { count: res.messages.length, more: res.before !== null };
+    const group = groupOf(p);
+    let count: number;
+    let next: string | null;
+    if (group) {
+      const res = await this.engine.signal.request('group.history', { group, limit, ...(before ? { before } : {}) });
+      for (const m of res.messages) this.ingestGroup(m, false);
+      [count, next] = [res.messages.length, res.before];
+    } else {
+      const res = await this.engine.signal.request('chat.history', { peer: p, limit, ...(before ? { before } : {}) });
+      for (const m of res.messages) this.ingest(m, false);
+      [count, next] = [res.messages.length, res.before];
+    }
+    this.historyCursor.set(p, next);
+    return { count, more: next !== null };
+  }
+
+  /** Who received and read one of my group messages (also refreshes its counts). */
+  async receiptDetails(entry: ChatEntry): Promise<GroupReceiptCount | null> {
+    if (!entry.group || !entry.id) throw new BlockRtcClientError('INVALID_FIELDS', 'Receipt details exist for stored group messages only');
+    return this.receiptCounts.details(entry.group, entry.id);
   }
 
   listContacts(): Promise<Contact[]> {
@@ -132,9 +190,11 @@ export class ChatClient extends Emitter<ChatEvents> {
     return this.engine.signal.request('contacts.add', { address: normalize(address) }).then((r) => r.contact);
   }
 
-  /** Tells the peer we are (not) typing; failures are irrelevant. */
+  /** Tells the peer (or the group) we are (not) typing; failures are irrelevant. */
   setTyping(to: string, typing: boolean): void {
-    this.engine.signal.request('chat.typing', { to: normalize(to), typing }).catch(() => undefined);
+    const t = target(to);
+    const req = t.group ? this.engine.signal.request('group.typing', { group: t.group, typing }) : this.engine.signal.request('chat.typing', { to: t.to, typing });
+    req.catch(() => undefined);
   }
 
   /** A blob: URL for an attachment, fetched once with the bearer token. */
@@ -175,6 +235,8 @@ export class ChatClient extends Emitter<ChatEvents> {
     this.byClientId.clear();
     this.conversations.clear();
     this.historyCursor.clear();
+    this.groupDelivered.clear();
+    this.receiptCounts.clear();
     this.outbox = [];
   }
 
@@ -184,11 +246,14 @@ export class ChatClient extends Emitter<ChatEvents> {
       id: null,
       clientId: item.clientId,
       peer: item.to,
+      group: item.group ?? null,
       from: me,
       to: item.to,
       outgoing: true,
       kind: item.kind,
       text: item.text ?? null,
+      system: null,
+      receipts: null,
       attachment: item.attachment ?? null,
       createdAt: item.createdAt,
       status: 'queued',
@@ -218,19 +283,20 @@ export class ChatClient extends Emitter<ChatEvents> {
         const entry = this.byClientId.get(item.clientId);
         if (entry && entry.status === 'queued') this.update(entry, { status: 'sending' });
         try {
-          const r = await this.engine.signal.request('chat.send', {
-            to: item.to,
+          const body = {
             clientId: item.clientId,
             kind: item.kind,
             ...(item.text !== undefined ? { text: item.text } : {}),
             ...(item.attachmentId ? { attachmentId: item.attachmentId } : {}),
-          });
+          };
+          const r = item.group ? await this.engine.signal.request('group.send', { group: item.group, ...body }) : await this.engine.signal.request('chat.send', { to: item.to, ...body });
           this.outbox.shift();
           this.saveOutbox();
           const e = this.byClientId.get(item.clientId);
           if (e) {
             if (e.id === null) this.byId.set(r.id, e);
             this.update(e, { id: r.id, createdAt: r.createdAt, status: e.status === 'delivered' || e.status === 'read' ? e.status : 'sent' });
+            if (item.group) this.receiptCounts.want(item.group, [r.id]);
           }
         } catch (err) {
           const code = errorCode(err);
@@ -276,9 +342,13 @@ export class ChatClient extends Emitter<ChatEvents> {
       try {
         for (let round = 0; round < 50; round++) {
           const after = this.engine.storage.getItem(this.cursorKey());
-          const r = await this.engine.signal.request('chat.sync', { limit: 200, ...(after ? { after } : {}) });
+          const r = await this.engine.signal.request('chat.sync', { limit: 200, groups: true, ...(after ? { after } : {}) });
           for (const m of r.messages) {
             this.ingest(m, true);
+            count++;
+          }
+          for (const m of r.groupMessages ?? []) {
+            this.ingestGroup(m, true);
             count++;
           }
           if (r.cursor) this.engine.storage.setItem(this.cursorKey(), r.cursor);
@@ -322,11 +392,14 @@ export class ChatClient extends Emitter<ChatEvents> {
       id: m.id,
       clientId: m.clientId,
       peer,
+      group: null,
       from: m.from,
       to: m.to,
       outgoing,
       kind: m.kind,
       text: m.text,
+      system: null,
+      receipts: null,
       attachment: m.attachment,
       createdAt: m.createdAt,
       status: outgoing ? (m.readAt ? 'read' : m.deliveredAt ? 'delivered' : 'sent') : m.readAt ? 'read' : m.deliveredAt ? 'delivered' : 'sent',
@@ -338,10 +411,56 @@ export class ChatClient extends Emitter<ChatEvents> {
     this.insert(entry);
     this.emit('message', { entry, live });
     if (!outgoing) {
-      this.onTyping(peer, false);
+      this.onTyping(peer, peer, false);
       if (!m.deliveredAt) this.queueDelivered(peer, m.id);
       if (this.openPeer === peer && !m.readAt) void this.markRead(peer);
     }
+  }
+
+  /**
+   * A group message (live, history or sync). Group messages carry no receipt times: my own
+   * get counts from the server (receipts), others' are acknowledged by moving my cursors.
+   */
+  private ingestGroup(m: GroupMessage, live: boolean): void {
+    const me = this.me();
+    const outgoing = m.from === me && m.kind !== 'system';
+    const peer = groupConversation(m.group);
+    const known = this.byId.get(m.id) ?? (outgoing ? this.byClientId.get(m.clientId) : undefined);
+    if (known) {
+      this.byId.set(m.id, known);
+      if (known.id !== m.id) this.update(known, { id: m.id, createdAt: m.createdAt, status: known.status === 'queued' || known.status === 'sending' ? 'sent' : known.status });
+      return;
+    }
+    const entry: ChatEntry = {
+      id: m.id,
+      clientId: m.clientId,
+      peer,
+      group: m.group,
+      from: m.from,
+      to: peer,
+      outgoing,
+      kind: m.kind,
+      text: m.text,
+      system: m.system,
+      receipts: null,
+      attachment: m.attachment,
+      createdAt: m.createdAt,
+      status: 'sent',
+      deliveredAt: null,
+      readAt: null,
+    };
+    this.byId.set(m.id, entry);
+    if (outgoing) this.byClientId.set(m.clientId, entry);
+    this.insert(entry);
+    this.emit('message', { entry, live });
+    if (outgoing) {
+      this.receiptCounts.want(m.group, [m.id]);
+      return;
+    }
+    if (m.kind !== 'system') this.onTyping(peer, m.from, false);
+    // My cursors cover system messages too: they are rows of the conversation like any other.
+    this.queueGroupDelivered(m.group, m.id);
+    if (this.openPeer === peer) void this.markRead(peer);
   }
 
   private insert(entry: ChatEntry): void {
@@ -362,7 +481,17 @@ export class ChatClient extends Emitter<ChatEvents> {
     let ids = this.deliveredQueue.get(peer);
     if (!ids) this.deliveredQueue.set(peer, (ids = new Set()));
     ids.add(id);
-    // Batched: a sync can bring hundreds at once.
+    this.scheduleDelivered();
+  }
+
+  private queueGroupDelivered(group: string, id: string): void {
+    const prev = this.groupDelivered.get(group);
+    if (!prev || BigInt(id) > BigInt(prev)) this.groupDelivered.set(group, id);
+    this.scheduleDelivered();
+  }
+
+  /** Batched: a sync can bring hundreds at once. */
+  private scheduleDelivered(): void {
     this.deliveredTimer ??= setTimeout(() => {
       this.deliveredTimer = null;
       const batch = [...this.deliveredQueue];
@@ -373,6 +502,10 @@ export class ChatClient extends Emitter<ChatEvents> {
           this.engine.signal.request('chat.delivered', { peer: p, ids: list.slice(i, i + 500) }).catch(() => undefined);
         }
       }
+      const groups = [...this.groupDelivered];
+      this.groupDelivered.clear();
+      // A lost one is covered by the next message's (cursors only move forward).
+      for (const [group, upTo] of groups) this.engine.signal.request('group.delivered', { group, upTo }).catch(() => undefined);
     }, 30);
   }
 
@@ -384,8 +517,10 @@ export class ChatClient extends Emitter<ChatEvents> {
     if (!last || unread.length === 0 || this.engine.signal.state !== 'open') return;
     const now = new Date().toISOString();
     for (const e of unread) this.update(e, { readAt: now, status: 'read' });
+    const group = groupOf(peer);
     try {
-      await this.engine.signal.request('chat.read', { peer, upTo: last.id! });
+      if (group) await this.engine.signal.request('group.read', { group, upTo: last.id! });
+      else await this.engine.signal.request('chat.read', { peer, upTo: last.id! });
     } catch {
       // Re-sent on the next connect (the conversation is still open then).
       for (const e of unread) e.readAt = null;
@@ -409,14 +544,45 @@ export class ChatClient extends Emitter<ChatEvents> {
     this.emit('receipt', r);
   }
 
-  private onTyping(peer: string, typing: boolean): void {
-    const old = this.typingTimers.get(peer);
-    if (old) clearTimeout(old);
-    this.typingTimers.delete(peer);
-    // A lost "stopped typing" must not leave the indicator on forever.
-    if (typing) this.typingTimers.set(peer, setTimeout(() => this.onTyping(peer, false), TYPING_EXPIRY_MS));
-    if (typing || old) this.emit('typing', { peer, typing });
+  private onGroupReceipt(r: GroupReceiptEvent): void {
+    const peer = groupConversation(r.group);
+    const upTo = BigInt(r.upTo);
+    if (r.by === this.me()) {
+      // My other device moved my cursor: what it read is read here too.
+      if (r.status === 'read') {
+        for (const e of this.messages(peer)) if (!e.outgoing && e.id && BigInt(e.id) <= upTo && !e.readAt) this.update(e, { readAt: r.at, status: 'read' });
+      }
+    } else {
+      const stale = this.messages(peer).filter((e) => e.outgoing && e.id && BigInt(e.id) <= upTo && !(e.receipts && e.receipts.of > 0 && e.receipts.read >= e.receipts.of));
+      this.receiptCounts.want(r.group, stale.map((e) => e.id!));
+    }
+    this.emit('group-receipt', r);
   }
+
+  private applyCount(group: string, c: GroupReceiptCount): void {
+    const e = this.byId.get(c.id);
+    if (!e || e.group !== group || !e.outgoing) return;
+    const all = c.of > 0;
+    const status = all && c.read >= c.of ? 'read' : all && c.delivered >= c.of ? 'delivered' : e.status === 'read' || e.status === 'delivered' ? e.status : 'sent';
+    this.update(e, { receipts: summaryOf(c), status });
+  }
+
+  private onTyping(peer: string, from: string, typing: boolean): void {
+    const key = `${peer} ${from}`;
+    const old = this.typingTimers.get(key);
+    if (old) clearTimeout(old);
+    this.typingTimers.delete(key);
+    // A lost "stopped typing" must not leave the indicator on forever.
+    if (typing) this.typingTimers.set(key, setTimeout(() => this.onTyping(peer, from, false), TYPING_EXPIRY_MS));
+    if (typing || old) this.emit('typing', { peer, from, typing });
+  }
+}
+
+/** Where a send goes: a 1:1 peer, or a group. */
+function target(to: string): { to: string; group?: string } {
+  const key = conversationKey(to);
+  const group = groupOf(key);
+  return group ? { to: key, group } : { to: key };
 }
 
 function newClientId(): string {

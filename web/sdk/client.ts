@@ -1,9 +1,12 @@
 import type { HelloEvent } from '../../protocol/index.ts';
 import type { Eip1193Provider } from './auth.ts';
 import { CallManager, type CallRetryPolicies } from './call/index.ts';
+import { BlocksClient } from './blocks.ts';
 import { ChatClient } from './chat.ts';
 import { Engine, type EngineOptions, type Session } from './engine.ts';
+import { GroupsClient } from './groups.ts';
 import { PresenceClient } from './presence.ts';
+import { RequestsClient } from './requests.ts';
 import type { SignalClient, SignalState } from './signal.ts';
 
 import type { AppConfig } from '../../protocol/constants.ts';
@@ -23,18 +26,26 @@ export interface BlockRtcClientOptions extends EngineOptions {
  *   await client.connect();
  *   client.chat.sendText(peer, 'hi');
  *   const call = await client.calls.start(peer, 'video');
+ *   const group = await client.groups.create({ name: 'Team', members: [a, b] });
+ *   client.chat.sendText(groupConversation(group.info.id), 'hello all');
  */
 export class BlockRtcClient {
   readonly engine: Engine;
   readonly chat: ChatClient;
   readonly presence: PresenceClient;
   readonly calls: CallManager;
+  readonly groups: GroupsClient;
+  readonly blocks: BlocksClient;
+  readonly requests: RequestsClient;
 
   constructor(options: BlockRtcClientOptions = {}) {
     this.engine = new Engine(options);
     this.chat = new ChatClient(this.engine);
     this.presence = new PresenceClient(this.engine);
     this.calls = new CallManager(this.engine, options.callRetry);
+    this.groups = new GroupsClient(this.engine, this.calls);
+    this.blocks = new BlocksClient(this.engine);
+    this.requests = new RequestsClient(this.engine, this.blocks, this.chat);
   }
 
   static async fetchConfig(baseUrl: string = globalThis.location.origin): Promise<AppConfig> {
