@@ -86,8 +86,9 @@ export class GroupsClient extends Emitter<GroupsEvents> {
     return [...this.groups.values()].sort((a, b) => activity(b).localeCompare(activity(a)));
   }
 
+  /** By group id or conversation key. */
   cached(group: string): GroupState | null {
-    return this.groups.get(group.toLowerCase()) ?? null;
+    return this.groups.get(groupId(group)) ?? null;
   }
 
   /** My groups and invitations. */
