@@ -35,6 +35,7 @@ export class CallView {
     this.hideIncoming();
     this.incomingId = c.callId;
     const others = c.participants.filter((a) => a !== c.from && a !== this.client.address);
+    const group = c.group ? (this.client.groups.cached(c.group)?.info.name ?? 'a group') : null;
     const act = async (accept: boolean) => {
       this.hideIncoming();
       try {
@@ -53,7 +54,7 @@ export class CallView {
         avatar(c.from, 'lg'),
         h('div', { class: 'kind' }, `Incoming ${c.kind} call`),
         h('div', { class: 'from', 'data-testid': 'incoming-from', title: c.from }, shortAddress(c.from)),
-        h('div', { class: 'others' }, others.length ? `with ${others.map(shortAddress).join(', ')}` : ''),
+        h('div', { class: 'others', 'data-testid': 'incoming-group' }, group ? `in ${group}` : others.length ? `with ${others.map(shortAddress).join(', ')}` : ''),
         h(
           'div',
           { class: 'incoming-actions' },
@@ -111,7 +112,7 @@ class InCall {
       h(
         'div',
         { class: 'call-top' },
-        h('div', { class: 'title' }, h('strong', {}, peers.length > 1 ? `Group call · ${peers.length + 1} people` : shortAddress(peers[0] ?? '')), this.subtitle),
+        h('div', { class: 'title' }, h('strong', {}, this.title(peers)), this.subtitle),
         this.status,
         this.timer,
       ),
@@ -152,6 +153,12 @@ class InCall {
     });
     this.interval = setInterval(() => this.tick(), 500);
     for (const t of session.remoteTracks) this.addTrack(t);
+  }
+
+  private title(peers: string[]): string {
+    const group = this.session.group ? this.client.groups.cached(this.session.group) : null;
+    if (group) return `${group.info.name} · group call`;
+    return peers.length > 1 ? `Group call · ${peers.length + 1} people` : shortAddress(peers[0] ?? '');
   }
 
   private async toggle(source: 'mic' | 'camera' | 'screen'): Promise<void> {

@@ -1,25 +1,40 @@
-import { normalizeAddress, type BlockRtcClient, type ChatEntry, type Contact } from '../sdk/index.ts';
-import { avatar, dayOf, h, icon, relativeTime, shortAddress, tick, timeOf, toast } from './ui.ts';
+import { conversationKey, groupConversation, groupOf, type BlockRtcClient, type ChatEntry, type Contact, type GroupState } from '../sdk/index.ts';
+import { openCreateGroup } from './group-dialog.ts';
+import { GroupPanel } from './group-panel.ts';
+import { groupAvatar, systemText, who } from './group-ui.ts';
+import { messageElement } from './message-view.ts';
+import { RequestsView } from './requests-view.ts';
+import { avatar, dayOf, h, icon, relativeTime, shortAddress, toast } from './ui.ts';
 
-interface ContactRow {
-  address: string;
+/** A row of the conversation list: an accepted contact or a group. */
+interface ConversationRow {
+  /** The conversation key: an address or `g:<group id>`. */
+  key: string;
   lastText: string;
   lastAt: string | null;
   unread: number;
 }
 
-/** Sidebar (me, add contact, contacts) and the open conversation. */
+type Tab = 'chats' | 'requests';
+
+/** Sidebar (me, add contact, new group, chats and requests) and the open conversation. */
 export class ChatView {
   private readonly offs: (() => void)[] = [];
-  private readonly contacts = new Map<string, ContactRow>();
+  /** Accepted contacts and groups; message requests are listed by RequestsView. */
+  private readonly rows = new Map<string, ConversationRow>();
   private open: string | null = null;
+  private tab: Tab = 'chats';
   private readonly el: HTMLElement;
   private readonly list: HTMLElement;
+  private readonly requestsView: RequestsView;
+  private readonly tabs: Record<Tab, HTMLButtonElement>;
   private readonly conv: HTMLElement;
   private readonly status: HTMLElement;
   private messagesEl: HTMLElement | null = null;
   private typingEl: HTMLElement | null = null;
+  private panel: GroupPanel | null = null;
   private readonly rendered = new Map<string, HTMLElement>();
+  private readonly typists = new Set<string>();
   private typingSent = false;
   private typingStop: ReturnType<typeof setTimeout> | null = null;
   private recorder: MediaRecorder | null = null;
@@ -39,6 +54,7 @@ export class ChatView {
         const c = await client.chat.addContact(input.value);
         input.value = '';
         this.upsertContact(c);
+        this.showTab('chats');
         this.openConversation(c.address);
       } catch (err) {
         addError.textContent = (err as Error).message;
@@ -46,6 +62,9 @@ export class ChatView {
     };
     input.addEventListener('keydown', (e) => e.key === 'Enter' && void add());
     this.list = h('div', { class: 'contacts', 'data-testid': 'contacts' });
+    this.requestsView = new RequestsView(client, (a) => this.openConversation(a), (a) => this.open === a);
+    const tab = (t: Tab, text: string) => h('button', { class: 'tab', role: 'tab', 'data-testid': `tab-${t}`, onclick: () => this.showTab(t) }, text);
+    this.tabs = { chats: tab('chats', 'Chats'), requests: tab('requests', 'Requests') };
     this.conv = h('section', { class: 'conversation' });
     const sidebar = h(
       'aside',
@@ -55,19 +74,21 @@ export class ChatView {
         { class: 'me' },
         avatar(me),
         h('div', { class: 'who' }, h('strong', { 'data-testid': 'me-address', title: me }, shortAddress(me)), this.status),
+        h('button', { class: 'icon-btn', title: 'New group', 'aria-label': 'New group', 'data-testid': 'new-group', onclick: () => this.newGroup() }, icon('users')),
         h('button', { class: 'icon-btn', title: 'Sign out', 'aria-label': 'Sign out', 'data-testid': 'sign-out', onclick: onSignOut }, icon('logout')),
       ),
       h('div', { class: 'add-contact' }, input, h('button', { class: 'btn btn-primary', 'data-testid': 'add-contact-btn', onclick: () => void add() }, 'Add')),
       addError,
-      h('div', { class: 'section-title' }, 'Conversations'),
+      h('div', { class: 'tabs', role: 'tablist' }, this.tabs.chats, this.tabs.requests),
       this.list,
+      this.requestsView.el,
     );
     this.el = h('div', { class: 'app', 'data-testid': 'main' }, sidebar, this.conv);
     root.replaceChildren(this.el);
-    this.renderContacts();
+    this.showTab('chats');
     this.renderConversation();
 
-    const { chat, presence, engine } = client;
+    const { chat, presence, engine, groups, requests, blocks } = client;
     this.offs.push(
       engine.on('state', (s) => {
         this.status.dataset.state = s;
@@ -75,12 +96,24 @@ export class ChatView {
       }),
       chat.on('message', ({ entry, live }) => this.onMessage(entry, live)),
       chat.on('update', ({ entry }) => this.onUpdate(entry)),
-      chat.on('typing', ({ peer, typing }) => {
-        if (peer === this.open && this.typingEl) this.typingEl.hidden = !typing;
+      chat.on('typing', ({ peer, from, typing }) => {
+        if (peer !== this.open) return;
+        if (typing) this.typists.add(from);
+        else this.typists.delete(from);
+        this.renderTyping();
       }),
       presence.on('change', () => {
         this.renderContacts();
         this.renderHeaderPresence();
+      }),
+      groups.on('change', (g) => this.onGroup(g)),
+      requests.on('change', () => this.renderRequests()),
+      requests.on('resolved', ({ address, contact }) => {
+        if (contact) this.upsertContact(contact);
+        if (this.open === address) this.renderConversation();
+      }),
+      blocks.on('change', ({ address }) => {
+        if (this.open === address) this.renderConversation();
       }),
       engine.signal.on('signal.open', ({ reconnect }) => reconnect && void this.loadContacts()),
     );
@@ -93,38 +126,89 @@ export class ChatView {
     this.el.remove();
   }
 
+  /** Contacts, groups, requests and blocks, after (re)connecting. */
   async loadContacts(): Promise<void> {
-    const list = await this.client.chat.listContacts();
+    const { chat, groups, requests, blocks } = this.client;
+    // The side lists are not worth failing the contact list for; each shows what it got.
+    const side = (p: Promise<unknown>, what: string) => p.catch((err: unknown) => toast(`Could not load ${what}: ${(err as Error).message}`));
+    const [list] = await Promise.all([chat.listContacts(), side(groups.list(), 'groups'), side(requests.list(), 'requests'), side(blocks.list(), 'blocks')]);
     for (const c of list) this.upsertContact(c);
   }
 
+  private showTab(t: Tab): void {
+    this.tab = t;
+    for (const [k, b] of Object.entries(this.tabs)) {
+      b.classList.toggle('active', k === t);
+      b.setAttribute('aria-selected', String(k === t));
+    }
+    this.list.hidden = t !== 'chats';
+    this.requestsView.el.hidden = t !== 'requests';
+    this.renderContacts();
+    this.renderRequests();
+  }
+
+  private newGroup(): void {
+    const contacts = [...this.rows.keys()].filter((k) => !groupOf(k));
+    openCreateGroup(this.client, contacts, (g) => {
+      this.showTab('chats');
+      this.openConversation(groupConversation(g.info.id));
+    });
+  }
+
+  private row(key: string): ConversationRow {
+    let row = this.rows.get(key);
+    if (!row) this.rows.set(key, (row = { key, lastText: '', lastAt: null, unread: 0 }));
+    return row;
+  }
+
   private upsertContact(c: Contact): void {
-    const row = this.contacts.get(c.address) ?? { address: c.address, lastText: '', lastAt: null, unread: 0 };
+    const row = this.row(c.address);
     if (c.lastMessage && (!row.lastAt || c.lastMessage.createdAt >= row.lastAt)) {
       row.lastAt = c.lastMessage.createdAt;
       row.lastText = preview(c.lastMessage.kind, c.lastMessage.text, c.lastMessage.from === this.client.address);
     }
     row.unread = c.address === this.open ? 0 : c.unread;
-    this.contacts.set(c.address, row);
     this.client.presence.set(c.presence);
     this.renderContacts();
   }
 
+  private onGroup(g: GroupState): void {
+    const key = groupConversation(g.info.id);
+    if (g.standing === 'active' || g.standing === 'invited') {
+      const row = this.row(key);
+      const last = g.lastMessage;
+      if (last && (!row.lastAt || last.createdAt > row.lastAt)) {
+        row.lastAt = last.createdAt;
+        row.lastText = last.kind === 'system' ? 'Group updated' : `${who(last.from, this.client.address)}: ${preview(last.kind, last.text, false)}`;
+        if (key !== this.open) row.unread = g.unread;
+      }
+      row.lastAt ??= g.info.createdAt;
+    }
+    this.renderContacts();
+    if (key === this.open) {
+      this.renderGroupHeader(g);
+      this.panel?.render(g);
+    }
+  }
+
   private onMessage(entry: ChatEntry, live: boolean): void {
-    let row = this.contacts.get(entry.peer);
-    if (!row) {
-      row = { address: entry.peer, lastText: '', lastAt: null, unread: 0 };
-      this.contacts.set(entry.peer, row);
-      void this.client.presence.query([entry.peer]).catch(() => undefined);
-    } else if (live && !entry.outgoing && this.client.presence.isUnknown(entry.peer)) {
+    const isContact = this.rows.has(entry.peer);
+    if (!entry.group && !isContact && !entry.outgoing) {
+      // Not an accepted contact: a message request (RequestsView lists it), unless it is open.
+      if (entry.peer === this.open) this.renderMessage(entry, live);
+      return;
+    }
+    if (!entry.group && !isContact) void this.client.presence.query([entry.peer]).catch(() => undefined);
+    else if (!entry.group && live && !entry.outgoing && this.client.presence.isUnknown(entry.peer)) {
       // A message from someone whose presence was unknown: they share it with us now.
       void this.client.presence.query([entry.peer]).catch(() => undefined);
     }
+    const row = this.row(entry.peer);
     if (!row.lastAt || entry.createdAt >= row.lastAt) {
       row.lastAt = entry.createdAt;
-      row.lastText = preview(entry.kind, entry.text, entry.outgoing);
+      row.lastText = entry.kind === 'system' ? systemText(entry.system, this.client.address) : entry.group && !entry.outgoing ? `${shortAddress(entry.from)}: ${preview(entry.kind, entry.text, false)}` : preview(entry.kind, entry.text, entry.outgoing);
     }
-    if (live && !entry.outgoing && !entry.readAt && entry.peer !== this.open) row.unread++;
+    if (live && !entry.outgoing && entry.kind !== 'system' && !entry.readAt && entry.peer !== this.open) row.unread++;
     this.renderContacts();
     if (entry.peer === this.open) this.renderMessage(entry, live);
   }
@@ -134,47 +218,83 @@ export class ChatView {
     this.renderMessage(entry, false);
   }
 
+  private renderRequests(): void {
+    this.requestsView.render();
+    const n = this.client.requests.requests.length;
+    this.tabs.requests.replaceChildren('Requests', n > 0 ? h('span', { class: 'badge', 'data-testid': 'requests-count' }, String(n)) : '');
+  }
+
   private renderContacts(): void {
-    const rows = [...this.contacts.values()].sort((a, b) => (b.lastAt ?? '').localeCompare(a.lastAt ?? ''));
+    if (this.tab !== 'chats') return;
+    const rows = [...this.rows.values()].sort((a, b) => (b.lastAt ?? '').localeCompare(a.lastAt ?? ''));
     if (rows.length === 0) {
-      this.list.replaceChildren(h('div', { class: 'empty-contacts' }, 'No conversations yet.', h('br'), 'Add a wallet address above to start chatting.'));
+      this.list.replaceChildren(h('div', { class: 'empty-contacts' }, 'No conversations yet.', h('br'), 'Add a wallet address above or start a group.'));
       return;
     }
-    this.list.replaceChildren(
-      ...rows.map((r) =>
-        h(
-          'button',
-          { class: `contact${r.address === this.open ? ' active' : ''}`, 'data-testid': 'contact', 'data-address': r.address, onclick: () => this.openConversation(r.address) },
-          avatar(r.address, '', this.client.presence.onlineState(r.address)),
-          h(
-            'div',
-            { class: 'body' },
-            h('div', { class: 'row' }, h('span', { class: 'name', title: r.address }, shortAddress(r.address)), h('span', { class: 'time' }, relativeTime(r.lastAt))),
-            h('div', { class: 'row' }, h('span', { class: 'preview', 'data-testid': 'last-message' }, r.lastText || 'No messages yet'), r.unread > 0 ? h('span', { class: 'badge', 'data-testid': 'unread' }, String(r.unread)) : null),
-          ),
-        ),
+    this.list.replaceChildren(...rows.map((r) => (groupOf(r.key) ? this.groupRow(r) : this.contactRow(r))));
+  }
+
+  private contactRow(r: ConversationRow): HTMLElement {
+    const blocked = this.client.blocks.isBlocked(r.key);
+    return h(
+      'button',
+      { class: `contact${r.key === this.open ? ' active' : ''}`, 'data-testid': 'contact', 'data-address': r.key, 'data-blocked': blocked, onclick: () => this.openConversation(r.key) },
+      avatar(r.key, '', this.client.presence.onlineState(r.key)),
+      this.rowBody(shortAddress(r.key), r, r.key, blocked ? 'Blocked' : null),
+    );
+  }
+
+  private groupRow(r: ConversationRow): HTMLElement {
+    const id = groupOf(r.key)!;
+    const g = this.client.groups.cached(id);
+    const invited = g?.standing === 'invited';
+    const gone = g && g.standing !== 'active' && !invited;
+    return h(
+      'button',
+      { class: `contact group${r.key === this.open ? ' active' : ''}`, 'data-testid': 'group-row', 'data-group': id, 'data-standing': g?.standing ?? 'active', onclick: () => this.openConversation(r.key) },
+      g ? groupAvatar(g.info) : avatar(id),
+      this.rowBody(g?.info.name ?? 'Group', r, null, invited ? 'Invitation' : gone ? 'You are no longer a member' : g?.info.activeCall ? 'Call in progress' : null),
+    );
+  }
+
+  private rowBody(name: string, r: ConversationRow, title: string | null, note: string | null): HTMLElement {
+    return h(
+      'div',
+      { class: 'body' },
+      h('div', { class: 'row' }, h('span', { class: 'name', title: title ?? name }, name), h('span', { class: 'time' }, relativeTime(r.lastAt))),
+      h(
+        'div',
+        { class: 'row' },
+        h('span', { class: 'preview', 'data-testid': 'last-message' }, note ?? (r.lastText || 'No messages yet')),
+        r.unread > 0 ? h('span', { class: 'badge', 'data-testid': 'unread' }, String(r.unread)) : null,
       ),
     );
   }
 
   openConversation(address: string): void {
-    const peer = normalizeAddress(address);
-    this.open = peer;
-    const row = this.contacts.get(peer);
+    const key = conversationKey(address);
+    this.open = key;
+    this.typists.clear();
+    const row = this.rows.get(key);
     if (row) row.unread = 0;
-    this.client.chat.setOpenConversation(peer);
+    this.panel = null;
+    this.client.chat.setOpenConversation(key);
     this.el.classList.add('has-conv');
     this.renderContacts();
+    this.renderRequests();
     this.renderConversation();
+    const group = groupOf(key);
+    // An invitation has no history to show until it is accepted.
+    if (group && this.client.groups.cached(group)?.standing === 'invited') return;
     void this.client.chat
-      .loadHistory(peer)
-      .then(() => this.client.chat.setOpenConversation(peer))
+      .loadHistory(key)
+      .then(() => this.client.chat.setOpenConversation(this.open))
       .catch(() => undefined);
   }
 
   private renderHeaderPresence(): void {
     const sub = this.conv.querySelector<HTMLElement>('[data-testid=peer-presence]');
-    if (!sub || !this.open) return;
+    if (!sub || !this.open || groupOf(this.open)) return;
     const p = this.client.presence.get(this.open);
     sub.className = `sub${p?.online ? ' online' : ''}`;
     sub.textContent = p?.online === null ? '—' : p?.online ? 'Online' : p?.lastSeen ? `Last seen ${relativeTime(p.lastSeen)}` : 'Offline';
@@ -182,17 +302,38 @@ export class ChatView {
 
   private renderConversation(): void {
     this.rendered.clear();
-    const peer = this.open;
-    if (!peer) {
+    const key = this.open;
+    if (!key) {
       this.messagesEl = null;
       this.typingEl = null;
       this.conv.replaceChildren(
-        h('div', { class: 'conv-empty' }, h('div', {}, h('div', { class: 'logo', style: 'opacity:.9' }, icon('chat')), h('h2', {}, 'Your messages'), h('p', {}, 'Pick a conversation or add a wallet address to start one.'))),
+        h('div', { class: 'conv-empty' }, h('div', {}, h('div', { class: 'logo', style: 'opacity:.9' }, icon('chat')), h('h2', {}, 'Your messages'), h('p', {}, 'Pick a conversation, add a wallet address or start a group.'))),
       );
-      const svg = this.conv.querySelector('.logo svg');
-      svg?.setAttribute('stroke', '#fff');
+      this.conv.querySelector('.logo svg')?.setAttribute('stroke', '#fff');
       return;
     }
+    const group = groupOf(key);
+    this.messagesEl = h('div', { class: 'messages', 'data-testid': 'messages' });
+    this.typingEl = h('div', { class: 'typing', 'data-testid': 'typing', hidden: true });
+    this.renderTyping();
+    const parts: HTMLElement[] = [group ? h('header', { class: 'conv-head', 'data-testid': 'group-header' }) : this.contactHeader(key)];
+    const banner = group ? this.groupBanner(group) : this.requestBanner(key);
+    if (banner) parts.push(banner);
+    parts.push(this.messagesEl, this.typingEl);
+    const g = group ? this.client.groups.cached(group) : null;
+    const canWrite = group ? g?.standing === 'active' : !this.client.blocks.isBlocked(key);
+    if (canWrite) parts.push(this.composer(key));
+    const main = h('div', { class: 'conv-main' }, ...parts);
+    this.conv.replaceChildren(main);
+    if (group) {
+      if (g) this.renderGroupHeader(g);
+      if (this.panel) this.conv.append(this.panel.el);
+    } else this.renderHeaderPresence();
+    for (const e of this.client.chat.messages(key)) this.renderMessage(e, false);
+    this.scrollDown();
+  }
+
+  private contactHeader(peer: string): HTMLElement {
     const callBtn = (kind: 'audio' | 'video') =>
       h(
         'button',
@@ -205,21 +346,125 @@ export class ChatView {
         },
         icon(kind === 'audio' ? 'phone' : 'video'),
       );
-    this.messagesEl = h('div', { class: 'messages', 'data-testid': 'messages' });
-    this.typingEl = h('div', { class: 'typing', 'data-testid': 'typing', hidden: true }, h('span', { class: 'dots' }, h('i'), h('i'), h('i')), 'typing…');
-    const head = h(
+    const blocked = this.client.blocks.isBlocked(peer);
+    const blockBtn = h(
+      'button',
+      {
+        class: `btn small${blocked ? '' : ' btn-quiet'}`,
+        'data-testid': 'block-toggle',
+        'data-blocked': String(blocked),
+        title: blocked ? 'Unblock: their messages and calls reach you again' : 'Block: nothing they send reaches you',
+        onclick: () => {
+          const action = blocked ? this.client.blocks.remove(peer) : this.client.blocks.add(peer);
+          action.then(() => this.renderConversation()).catch((err: unknown) => toast(`${blocked ? 'Unblock' : 'Block'} failed: ${(err as Error).message}`));
+        },
+      },
+      blocked ? 'Unblock' : 'Block',
+    );
+    return h(
       'header',
       { class: 'conv-head' },
       h('button', { class: 'icon-btn back', title: 'Back', 'aria-label': 'Back', onclick: () => this.el.classList.remove('has-conv') }, icon('back')),
       avatar(peer),
       h('div', { class: 'who' }, h('strong', { 'data-testid': 'chat-peer', title: peer }, shortAddress(peer)), h('div', { class: 'sub', 'data-testid': 'peer-presence' })),
-      callBtn('audio'),
-      callBtn('video'),
+      blockBtn,
+      blocked ? null : callBtn('audio'),
+      blocked ? null : callBtn('video'),
     );
-    this.conv.replaceChildren(head, this.messagesEl, this.typingEl, this.composer(peer));
-    this.renderHeaderPresence();
-    for (const e of this.client.chat.messages(peer)) this.renderMessage(e, false);
-    this.scrollDown();
+  }
+
+  private renderGroupHeader(g: GroupState): void {
+    const head = this.conv.querySelector<HTMLElement>('[data-testid=group-header]');
+    if (!head) return;
+    const id = g.info.id;
+    const active = g.standing === 'active';
+    const callBtn = (kind: 'audio' | 'video') =>
+      h(
+        'button',
+        {
+          class: 'call-btn',
+          title: kind === 'audio' ? 'Group voice call' : 'Group video call',
+          'aria-label': kind === 'audio' ? 'Group voice call' : 'Group video call',
+          'data-testid': `group-call-${kind}`,
+          onclick: () => void this.client.groups.call(id, kind).catch((err: unknown) => toast(`Call failed: ${(err as Error).message}`)),
+        },
+        icon(kind === 'audio' ? 'phone' : 'video'),
+      );
+    const sub = g.standing === 'invited' ? 'You are invited' : active ? `${g.info.memberCount} member${g.info.memberCount === 1 ? '' : 's'}${g.role === 'admin' ? ' · you are an admin' : ''}` : 'You are no longer a member';
+    head.replaceChildren(
+      h('button', { class: 'icon-btn back', title: 'Back', 'aria-label': 'Back', onclick: () => this.el.classList.remove('has-conv') }, icon('back')),
+      groupAvatar(g.info),
+      h('button', { class: 'who group-who', 'data-testid': 'group-members-btn', title: 'Members', onclick: () => this.togglePanel(id) }, h('strong', { 'data-testid': 'group-name' }, g.info.name), h('div', { class: 'sub', 'data-testid': 'group-sub' }, sub)),
+      ...(active ? [callBtn('audio'), callBtn('video')] : []),
+    );
+    const banner = this.conv.querySelector('[data-testid=group-banner]');
+    const fresh = this.groupBanner(id);
+    if (banner && fresh) banner.replaceWith(fresh);
+    else if (banner) banner.remove();
+    else if (fresh) head.after(fresh);
+    // Membership changed under an open conversation (removed, or an invitation accepted elsewhere).
+    const hasComposer = this.conv.querySelector('.composer') !== null;
+    if (hasComposer !== active) this.renderConversation();
+  }
+
+  private togglePanel(groupId: string): void {
+    if (this.panel) {
+      this.panel.el.remove();
+      this.panel = null;
+      return;
+    }
+    this.panel = new GroupPanel(this.client, groupId, () => this.togglePanel(groupId));
+    this.conv.append(this.panel.el);
+  }
+
+  /** An invitation to answer, or a group call to join late. */
+  private groupBanner(groupId: string): HTMLElement | null {
+    const g = this.client.groups.cached(groupId);
+    if (!g) return null;
+    if (g.standing === 'invited') {
+      const answer = (accept: boolean) => () => {
+        const p = accept ? this.client.groups.accept(groupId) : this.client.groups.decline(groupId);
+        p.then(() => this.openConversation(groupConversation(groupId))).catch((err: unknown) => toast(`${accept ? 'Joining' : 'Declining'} failed: ${(err as Error).message}`));
+      };
+      return h(
+        'div',
+        { class: 'banner', 'data-testid': 'group-banner' },
+        h('span', {}, `${who(g.info.createdBy, this.client.address)} invited you to “${g.info.name}”.`),
+        h('button', { class: 'btn btn-primary small', 'data-testid': 'group-accept', onclick: answer(true) }, 'Join'),
+        h('button', { class: 'btn small', 'data-testid': 'group-decline', onclick: answer(false) }, 'Decline'),
+      );
+    }
+    const call = g.info.activeCall;
+    if (g.standing !== 'active' || !call || this.client.calls.session(call.callId)) return null;
+    return h(
+      'div',
+      { class: 'banner call-banner', 'data-testid': 'group-banner' },
+      h('span', {}, `${who(call.startedBy, this.client.address)} started a ${call.kind === 'video' ? 'video' : 'voice'} call.`),
+      h('button', { class: 'btn btn-primary small', 'data-testid': 'join-group-call', onclick: () => void this.client.groups.joinCall(groupId).catch((err: unknown) => toast(`Could not join: ${(err as Error).message}`)) }, 'Join call'),
+    );
+  }
+
+  /** A conversation opened from the Requests tab: answer it here too. */
+  private requestBanner(peer: string): HTMLElement | null {
+    if (!this.client.requests.has(peer)) return null;
+    const act = (what: string, fn: () => Promise<unknown>) => () => void fn().catch((err: unknown) => toast(`${what} failed: ${(err as Error).message}`));
+    return h(
+      'div',
+      { class: 'banner', 'data-testid': 'request-banner' },
+      h('span', {}, 'This is a message request: they will not see that you read it until you accept.'),
+      h('button', { class: 'btn btn-primary small', 'data-testid': 'request-banner-accept', onclick: act('Accept', () => this.client.requests.accept(peer)) }, 'Accept'),
+      h('button', { class: 'btn small', onclick: act('Delete', () => this.client.requests.delete(peer)) }, 'Delete'),
+      h('button', { class: 'btn btn-danger small', onclick: act('Block', () => this.client.requests.block(peer)) }, 'Block'),
+    );
+  }
+
+  private renderTyping(): void {
+    const el = this.typingEl;
+    if (!el) return;
+    const names = [...this.typists];
+    el.hidden = names.length === 0;
+    const text = this.open && groupOf(this.open) ? `${names.map(shortAddress).join(', ')} ${names.length > 1 ? 'are' : 'is'} typing…` : 'typing…';
+    el.replaceChildren(h('span', { class: 'dots' }, h('i'), h('i'), h('i')), text);
   }
 
   private composer(peer: string): HTMLElement {
@@ -242,7 +487,7 @@ export class ChatView {
       if (this.typingStop) clearTimeout(this.typingStop);
       this.typingStop = setTimeout(() => this.stopTyping(peer), 3000);
     });
-    const mic: HTMLButtonElement = h('button', { class: 'round mic', title: 'Record a voice note', 'aria-label': 'Record a voice note', 'data-testid': 'record-btn', onclick: () => void this.toggleRecording(peer, mic, field, input) }, icon('mic'));
+    const mic: HTMLButtonElement = h('button', { class: 'round mic', title: 'Record a voice note', 'aria-label': 'Record a voice note', 'data-testid': 'record-btn', onclick: () => void this.toggleRecording(peer, mic, input) }, icon('mic'));
     field.append(mic);
     return h('div', { class: 'composer' }, field, h('button', { class: 'round send', title: 'Send', 'aria-label': 'Send', 'data-testid': 'send-btn', onclick: send }, icon('send')));
   }
@@ -255,7 +500,7 @@ export class ChatView {
   }
 
   /** First click records, second click stops and sends. */
-  private async toggleRecording(peer: string, button: HTMLButtonElement, field: HTMLElement, input: HTMLInputElement): Promise<void> {
+  private async toggleRecording(peer: string, button: HTMLButtonElement, input: HTMLInputElement): Promise<void> {
     if (this.recorder) {
       this.recorder.stop();
       return;
@@ -292,28 +537,21 @@ export class ChatView {
     button.classList.add('recording');
     button.replaceChildren(icon('stop'));
     input.replaceWith(indicator);
-    void field;
   }
 
   private renderMessage(e: ChatEntry, live: boolean): void {
     const list = this.messagesEl;
     if (!list) return;
     const key = e.clientId + e.from;
-    const body: (Node | string)[] = [];
-    if (e.kind === 'text') body.push(e.text ?? '');
-    else if (e.attachment) {
-      const audio = h('audio', { controls: true, preload: 'metadata', 'data-testid': 'voice-note' });
-      void this.client.chat.attachmentUrl(e.attachment.id).then((url) => (audio.src = url), () => undefined);
-      body.push(audio);
-    }
-    const meta = h('div', { class: 'meta' }, h('time', { datetime: e.createdAt }, timeOf(e.createdAt)), e.outgoing ? tick(e.status) : null);
-    const el = h('div', { class: `msg ${e.outgoing ? 'out' : 'in'}`, 'data-testid': 'message', 'data-direction': e.outgoing ? 'out' : 'in', 'data-status': e.status, 'data-id': e.id ?? '' }, h('div', { class: 'text' }, ...body), meta);
+    const el = messageElement(this.client, e);
     const old = this.rendered.get(key);
     if (old) {
       // Keep the audio element (and its playback) when only the status changed.
       const oldAudio = old.querySelector('audio');
       if (oldAudio) el.querySelector('audio')?.replaceWith(oldAudio);
+      const details = old.nextElementSibling?.classList.contains('receipt-details') ? old.nextElementSibling : null;
       old.replaceWith(el);
+      if (details) el.after(details);
       this.rendered.set(key, el);
       return;
     }
