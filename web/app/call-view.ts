@@ -61,6 +61,9 @@ export class CallView {
           h('label', {}, h('button', { class: 'action reject', 'data-testid': 'reject-call', 'aria-label': 'Decline', onclick: () => void act(false) }, icon('phone')), 'Decline'),
           h('label', {}, h('button', { class: 'action accept', 'data-testid': 'accept-call', 'aria-label': 'Accept', onclick: () => void act(true) }, icon(c.kind === 'video' ? 'video' : 'phone')), 'Accept'),
         ),
+        // A group's call keeps running for its members: "Later" only stops the ringing here,
+        // and the group's conversation offers to join while the call lasts.
+        group ? h('button', { class: 'later', 'data-testid': 'dismiss-call', onclick: () => this.hideIncoming() }, 'Later') : null,
       ),
     );
     this.layer.append(this.incomingEl);

@@ -113,9 +113,13 @@ export class ChatView {
         if (this.open === address) this.renderConversation();
       }),
       blocks.on('change', ({ address }) => {
+        this.renderContacts();
         if (this.open === address) this.renderConversation();
       }),
       engine.signal.on('signal.open', ({ reconnect }) => reconnect && void this.loadContacts()),
+      // The "join the call" banner of an open group depends on whether I am in that call.
+      client.calls.on('session', () => this.refreshOpenGroup()),
+      client.calls.on('session-ended', () => this.refreshOpenGroup()),
     );
   }
 
@@ -405,6 +409,12 @@ export class ChatView {
     // Membership changed under an open conversation (removed, or an invitation accepted elsewhere).
     const hasComposer = this.conv.querySelector('.composer') !== null;
     if (hasComposer !== active) this.renderConversation();
+  }
+
+  private refreshOpenGroup(): void {
+    const id = this.open ? groupOf(this.open) : null;
+    const g = id ? this.client.groups.cached(id) : null;
+    if (g) this.renderGroupHeader(g);
   }
 
   private togglePanel(groupId: string): void {
