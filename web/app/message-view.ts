@@ -40,8 +40,11 @@ function readBy(client: BlockRtcClient, e: ChatEntry): HTMLElement {
       (d) => {
         if (!d) return;
         const names = (list: string[] | undefined) => (list?.length ? list.map(shortAddress).join(', ') : 'nobody yet');
-        el.parentElement?.querySelector('.receipt-details')?.remove();
-        el.after(h('div', { class: 'receipt-details', 'data-testid': 'receipt-details' }, `Read: ${names(d.readBy)}`, h('br'), `Delivered: ${names(d.deliveredBy)}`));
+        // The answer also refreshed the counts, so the bubble may have been drawn again: find it.
+        const bubble = document.querySelector(`[data-testid=message][data-id="${e.id}"]`);
+        if (!bubble) return;
+        if (bubble.nextElementSibling?.classList.contains('receipt-details')) bubble.nextElementSibling.remove();
+        bubble.after(h('div', { class: 'receipt-details', 'data-testid': 'receipt-details' }, `Read: ${names(d.readBy)}`, h('br'), `Delivered: ${names(d.deliveredBy)}`));
       },
       (err: unknown) => toast(`Could not load receipts: ${(err as Error).message}`),
     );
