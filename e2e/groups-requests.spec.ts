@@ -119,19 +119,28 @@ test('a stranger’s message lands in Requests and, once accepted, is an ordinar
   await bob.page.getByTestId('tab-requests').click();
   const request = bob.page.locator(`[data-testid=request][data-address="${carol.address}"]`);
   await expect(request.getByTestId('request-preview')).toHaveText('Hi Bob, Carol from the lake group here');
+  // Read it before deciding (the sender is not told).
+  await request.click();
+  await expect(bob.page.getByTestId('request-banner')).toBeVisible();
+  await expect(message(bob.page, 'Carol from the lake group')).toBeVisible();
   await screenshot(bob.page, 'requests');
   await request.getByTestId('request-accept').click();
+  await expect(bob.page.getByTestId('request-banner')).toHaveCount(0);
   await expect(bob.page.getByTestId('request')).toHaveCount(0);
   await expect(bob.page.getByTestId('requests-count')).toHaveCount(0);
 
   await bob.page.getByTestId('tab-chats').click();
   await contact(bob, carol.address).click();
   await expect(message(bob.page, 'Carol from the lake group')).toBeVisible();
-  // Accepted: Carol now gets Bob's read receipt and his reply.
-  await expect(message(carol.page, 'Carol from the lake group')).toHaveAttribute('data-status', 'read');
+  // Accepted: Bob's reply reaches Carol, and from now on she gets his receipts too (reading the
+  // request before accepting it told her nothing).
+  await expect(message(carol.page, 'Carol from the lake group')).toHaveAttribute('data-status', 'sent');
   await bob.page.getByTestId('composer-input').fill('Welcome!');
   await bob.page.getByTestId('composer-input').press('Enter');
   await expect(message(carol.page, 'Welcome!')).toBeVisible();
+  await carol.page.getByTestId('composer-input').fill('Thanks');
+  await carol.page.getByTestId('composer-input').press('Enter');
+  await expect(message(carol.page, 'Thanks')).toHaveAttribute('data-status', 'read');
 
   // Block and unblock from the conversation header; the list stays in step on the page.
   await bob.page.getByTestId('block-toggle').click();
