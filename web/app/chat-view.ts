@@ -1,4 +1,6 @@
 import { conversationKey, groupConversation, groupOf, type BlockRtcClient, type ChatEntry, type Contact, type GroupState } from '../sdk/index.ts';
+import { Composer } from './composer.ts';
+import { contactHeader, groupBanner, groupHeaderParts, requestBanner, type HeadActions } from './conversation-head.ts';
 import { openCreateGroup } from './group-dialog.ts';
 import { GroupPanel } from './group-panel.ts';
 import { groupAvatar, systemText, who } from './group-ui.ts';
@@ -35,9 +37,13 @@ export class ChatView {
   private panel: GroupPanel | null = null;
   private readonly rendered = new Map<string, HTMLElement>();
   private readonly typists = new Set<string>();
-  private typingSent = false;
-  private typingStop: ReturnType<typeof setTimeout> | null = null;
-  private recorder: MediaRecorder | null = null;
+  private composer: Composer | null = null;
+  private readonly head: HeadActions = {
+    back: () => this.el.classList.remove('has-conv'),
+    redraw: () => this.renderConversation(),
+    toggleMembers: () => this.togglePanel(),
+    open: (key) => this.openConversation(key),
+  };
 
   constructor(
     private readonly client: BlockRtcClient,
@@ -126,7 +132,7 @@ export class ChatView {
   destroy(): void {
     for (const off of this.offs) off();
     this.client.chat.setOpenConversation(null);
-    this.recorder?.stop();
+    this.composer?.destroy();
     this.el.remove();
   }
 
@@ -306,6 +312,8 @@ export class ChatView {
 
   private renderConversation(): void {
     this.rendered.clear();
+    this.composer?.destroy();
+    this.composer = null;
     const key = this.open;
     if (!key) {
       this.messagesEl = null;
@@ -320,15 +328,17 @@ export class ChatView {
     this.messagesEl = h('div', { class: 'messages', 'data-testid': 'messages' });
     this.typingEl = h('div', { class: 'typing', 'data-testid': 'typing', hidden: true });
     this.renderTyping();
-    const parts: HTMLElement[] = [group ? h('header', { class: 'conv-head', 'data-testid': 'group-header' }) : this.contactHeader(key)];
-    const banner = group ? this.groupBanner(group) : this.requestBanner(key);
+    const parts: HTMLElement[] = [group ? h('header', { class: 'conv-head', 'data-testid': 'group-header' }) : contactHeader(this.client, key, this.head)];
+    const banner = group ? groupBanner(this.client, group, this.head) : requestBanner(this.client, key);
     if (banner) parts.push(banner);
     parts.push(this.messagesEl, this.typingEl);
     const g = group ? this.client.groups.cached(group) : null;
     const canWrite = group ? g?.standing === 'active' : !this.client.blocks.isBlocked(key);
-    if (canWrite) parts.push(this.composer(key));
-    const main = h('div', { class: 'conv-main' }, ...parts);
-    this.conv.replaceChildren(main);
+    if (canWrite) {
+      this.composer = new Composer(this.client, key);
+      parts.push(this.composer.el);
+    }
+    this.conv.replaceChildren(h('div', { class: 'conv-main' }, ...parts));
     if (group) {
       if (g) this.renderGroupHeader(g);
       if (this.panel) this.conv.append(this.panel.el);
@@ -337,78 +347,17 @@ export class ChatView {
     this.scrollDown();
   }
 
-  private contactHeader(peer: string): HTMLElement {
-    const callBtn = (kind: 'audio' | 'video') =>
-      h(
-        'button',
-        {
-          class: 'call-btn',
-          title: kind === 'audio' ? 'Voice call' : 'Video call',
-          'aria-label': kind === 'audio' ? 'Voice call' : 'Video call',
-          'data-testid': `call-${kind}`,
-          onclick: () => void this.client.calls.start(peer, kind).catch((err: unknown) => toast(`Call failed: ${(err as Error).message}`)),
-        },
-        icon(kind === 'audio' ? 'phone' : 'video'),
-      );
-    const blocked = this.client.blocks.isBlocked(peer);
-    const blockBtn = h(
-      'button',
-      {
-        class: `btn small${blocked ? '' : ' btn-quiet'}`,
-        'data-testid': 'block-toggle',
-        'data-blocked': String(blocked),
-        title: blocked ? 'Unblock: their messages and calls reach you again' : 'Block: nothing they send reaches you',
-        onclick: () => {
-          const action = blocked ? this.client.blocks.remove(peer) : this.client.blocks.add(peer);
-          action.then(() => this.renderConversation()).catch((err: unknown) => toast(`${blocked ? 'Unblock' : 'Block'} failed: ${(err as Error).message}`));
-        },
-      },
-      blocked ? 'Unblock' : 'Block',
-    );
-    return h(
-      'header',
-      { class: 'conv-head' },
-      h('button', { class: 'icon-btn back', title: 'Back', 'aria-label': 'Back', onclick: () => this.el.classList.remove('has-conv') }, icon('back')),
-      avatar(peer),
-      h('div', { class: 'who' }, h('strong', { 'data-testid': 'chat-peer', title: peer }, shortAddress(peer)), h('div', { class: 'sub', 'data-testid': 'peer-presence' })),
-      blockBtn,
-      blocked ? null : callBtn('audio'),
-      blocked ? null : callBtn('video'),
-    );
-  }
-
   private renderGroupHeader(g: GroupState): void {
     const head = this.conv.querySelector<HTMLElement>('[data-testid=group-header]');
     if (!head) return;
-    const id = g.info.id;
-    const active = g.standing === 'active';
-    const callBtn = (kind: 'audio' | 'video') =>
-      h(
-        'button',
-        {
-          class: 'call-btn',
-          title: kind === 'audio' ? 'Group voice call' : 'Group video call',
-          'aria-label': kind === 'audio' ? 'Group voice call' : 'Group video call',
-          'data-testid': `group-call-${kind}`,
-          onclick: () => void this.client.groups.call(id, kind).catch((err: unknown) => toast(`Call failed: ${(err as Error).message}`)),
-        },
-        icon(kind === 'audio' ? 'phone' : 'video'),
-      );
-    const sub = g.standing === 'invited' ? 'You are invited' : active ? `${g.info.memberCount} member${g.info.memberCount === 1 ? '' : 's'}${g.role === 'admin' ? ' · you are an admin' : ''}` : 'You are no longer a member';
-    head.replaceChildren(
-      h('button', { class: 'icon-btn back', title: 'Back', 'aria-label': 'Back', onclick: () => this.el.classList.remove('has-conv') }, icon('back')),
-      groupAvatar(g.info),
-      h('button', { class: 'who group-who', 'data-testid': 'group-members-btn', title: 'Members', onclick: () => this.togglePanel(id) }, h('strong', { 'data-testid': 'group-name' }, g.info.name), h('div', { class: 'sub', 'data-testid': 'group-sub' }, sub)),
-      ...(active ? [callBtn('audio'), callBtn('video')] : []),
-    );
+    head.replaceChildren(...groupHeaderParts(this.client, g, this.head));
     const banner = this.conv.querySelector('[data-testid=group-banner]');
-    const fresh = this.groupBanner(id);
+    const fresh = groupBanner(this.client, g.info.id, this.head);
     if (banner && fresh) banner.replaceWith(fresh);
     else if (banner) banner.remove();
     else if (fresh) head.after(fresh);
     // Membership changed under an open conversation (removed, or an invitation accepted elsewhere).
-    const hasComposer = this.conv.querySelector('.composer') !== null;
-    if (hasComposer !== active) this.renderConversation();
+    if ((this.composer !== null) !== (g.standing === 'active')) this.renderConversation();
   }
 
   private refreshOpenGroup(): void {
@@ -417,55 +366,15 @@ export class ChatView {
     if (g) this.renderGroupHeader(g);
   }
 
-  private togglePanel(groupId: string): void {
-    if (this.panel) {
-      this.panel.el.remove();
+  private togglePanel(): void {
+    const id = this.open ? groupOf(this.open) : null;
+    if (this.panel || !id) {
+      this.panel?.el.remove();
       this.panel = null;
       return;
     }
-    this.panel = new GroupPanel(this.client, groupId, () => this.togglePanel(groupId));
+    this.panel = new GroupPanel(this.client, id, () => this.togglePanel());
     this.conv.append(this.panel.el);
-  }
-
-  /** An invitation to answer, or a group call to join late. */
-  private groupBanner(groupId: string): HTMLElement | null {
-    const g = this.client.groups.cached(groupId);
-    if (!g) return null;
-    if (g.standing === 'invited') {
-      const answer = (accept: boolean) => () => {
-        const p = accept ? this.client.groups.accept(groupId) : this.client.groups.decline(groupId);
-        p.then(() => this.openConversation(groupConversation(groupId))).catch((err: unknown) => toast(`${accept ? 'Joining' : 'Declining'} failed: ${(err as Error).message}`));
-      };
-      return h(
-        'div',
-        { class: 'banner', 'data-testid': 'group-banner' },
-        h('span', {}, `${who(g.info.createdBy, this.client.address)} invited you to “${g.info.name}”.`),
-        h('button', { class: 'btn btn-primary small', 'data-testid': 'group-accept', onclick: answer(true) }, 'Join'),
-        h('button', { class: 'btn small', 'data-testid': 'group-decline', onclick: answer(false) }, 'Decline'),
-      );
-    }
-    const call = g.info.activeCall;
-    if (g.standing !== 'active' || !call || this.client.calls.session(call.callId)) return null;
-    return h(
-      'div',
-      { class: 'banner call-banner', 'data-testid': 'group-banner' },
-      h('span', {}, `${who(call.startedBy, this.client.address)} started a ${call.kind === 'video' ? 'video' : 'voice'} call.`),
-      h('button', { class: 'btn btn-primary small', 'data-testid': 'join-group-call', onclick: () => void this.client.groups.joinCall(groupId).catch((err: unknown) => toast(`Could not join: ${(err as Error).message}`)) }, 'Join call'),
-    );
-  }
-
-  /** A conversation opened from the Requests tab: answer it here too. */
-  private requestBanner(peer: string): HTMLElement | null {
-    if (!this.client.requests.has(peer)) return null;
-    const act = (what: string, fn: () => Promise<unknown>) => () => void fn().catch((err: unknown) => toast(`${what} failed: ${(err as Error).message}`));
-    return h(
-      'div',
-      { class: 'banner', 'data-testid': 'request-banner' },
-      h('span', {}, 'This is a message request: they will not see that you read it until you accept.'),
-      h('button', { class: 'btn btn-primary small', 'data-testid': 'request-banner-accept', onclick: act('Accept', () => this.client.requests.accept(peer)) }, 'Accept'),
-      h('button', { class: 'btn small', onclick: act('Delete', () => this.client.requests.delete(peer)) }, 'Delete'),
-      h('button', { class: 'btn btn-danger small', onclick: act('Block', () => this.client.requests.block(peer)) }, 'Block'),
-    );
   }
 
   private renderTyping(): void {
@@ -475,78 +384,6 @@ export class ChatView {
     el.hidden = names.length === 0;
     const text = this.open && groupOf(this.open) ? `${names.map(shortAddress).join(', ')} ${names.length > 1 ? 'are' : 'is'} typing…` : 'typing…';
     el.replaceChildren(h('span', { class: 'dots' }, h('i'), h('i'), h('i')), text);
-  }
-
-  private composer(peer: string): HTMLElement {
-    const input = h('input', { placeholder: 'Write a message…', 'data-testid': 'composer-input', autocomplete: 'off', 'aria-label': 'Message' });
-    const field = h('div', { class: 'field' }, input);
-    const send = () => {
-      const text = input.value.trim();
-      if (!text) return;
-      input.value = '';
-      this.stopTyping(peer);
-      void this.client.chat.sendText(peer, text);
-    };
-    input.addEventListener('keydown', (e) => e.key === 'Enter' && send());
-    input.addEventListener('input', () => {
-      if (!input.value) return this.stopTyping(peer);
-      if (!this.typingSent) {
-        this.typingSent = true;
-        this.client.chat.setTyping(peer, true);
-      }
-      if (this.typingStop) clearTimeout(this.typingStop);
-      this.typingStop = setTimeout(() => this.stopTyping(peer), 3000);
-    });
-    const mic: HTMLButtonElement = h('button', { class: 'round mic', title: 'Record a voice note', 'aria-label': 'Record a voice note', 'data-testid': 'record-btn', onclick: () => void this.toggleRecording(peer, mic, input) }, icon('mic'));
-    field.append(mic);
-    return h('div', { class: 'composer' }, field, h('button', { class: 'round send', title: 'Send', 'aria-label': 'Send', 'data-testid': 'send-btn', onclick: send }, icon('send')));
-  }
-
-  private stopTyping(peer: string): void {
-    if (this.typingStop) clearTimeout(this.typingStop);
-    this.typingStop = null;
-    if (this.typingSent) this.client.chat.setTyping(peer, false);
-    this.typingSent = false;
-  }
-
-  /** First click records, second click stops and sends. */
-  private async toggleRecording(peer: string, button: HTMLButtonElement, input: HTMLInputElement): Promise<void> {
-    if (this.recorder) {
-      this.recorder.stop();
-      return;
-    }
-    let stream: MediaStream;
-    try {
-      stream = await navigator.mediaDevices.getUserMedia({ audio: true });
-    } catch {
-      toast('Microphone not available');
-      return;
-    }
-    const mime = ['audio/webm;codecs=opus', 'audio/ogg;codecs=opus', 'audio/mp4'].find((m) => MediaRecorder.isTypeSupported(m)) ?? '';
-    const rec = new MediaRecorder(stream, mime ? { mimeType: mime } : {});
-    const chunks: Blob[] = [];
-    const started = Date.now();
-    const indicator = h('div', { class: 'rec', 'data-testid': 'recording' }, 'Recording 0:00');
-    const timer = setInterval(() => {
-      const s = Math.floor((Date.now() - started) / 1000);
-      indicator.textContent = `Recording ${Math.floor(s / 60)}:${String(s % 60).padStart(2, '0')}`;
-    }, 250);
-    rec.ondataavailable = (e) => e.data.size && chunks.push(e.data);
-    rec.onstop = () => {
-      clearInterval(timer);
-      stream.getTracks().forEach((t) => t.stop());
-      this.recorder = null;
-      button.classList.remove('recording');
-      button.replaceChildren(icon('mic'));
-      indicator.replaceWith(input);
-      const blob = new Blob(chunks, { type: (rec.mimeType || 'audio/webm').split(';')[0] });
-      if (blob.size > 0) void this.client.chat.sendVoiceNote(peer, blob).catch((err: unknown) => toast(`Voice note not sent: ${(err as Error).message}`));
-    };
-    this.recorder = rec;
-    rec.start(250);
-    button.classList.add('recording');
-    button.replaceChildren(icon('stop'));
-    input.replaceWith(indicator);
   }
 
   private renderMessage(e: ChatEntry, live: boolean): void {
