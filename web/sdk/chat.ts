@@ -1,55 +1,14 @@
-import type {
-  ChatMessage,
-  Contact,
-  GroupMessage,
-  GroupMessageKind,
-  GroupReceiptCount,
-  GroupReceiptEvent,
-  GroupSystem,
-  MessageKind,
-  ReceiptEvent,
-  UploadResult,
-} from '../../protocol/index.ts';
+import type { ChatMessage, Contact, GroupReceiptCount, GroupReceiptEvent, MessageKind, ReceiptEvent, UploadResult } from '../../protocol/index.ts';
 import { normalize } from './address.ts';
+import { ConversationStore, type ChatEntry } from './chat-store.ts';
 import { conversationKey, groupConversation, groupOf } from './conversation.ts';
 import type { Engine } from './engine.ts';
 import { BlockRtcClientError, errorCode } from './errors.ts';
 import { Emitter } from './events.ts';
-import { GroupReceiptCounter, summaryOf, type ReceiptSummary } from './group-receipts.ts';
+import { GroupChat } from './group-chat.ts';
 import { randomId, readJson, writeJson } from './storage.ts';
 
-/** queued: waiting for a connection; sending: on the wire; sent: stored by the server. */
-export type DeliveryStatus = 'queued' | 'sending' | 'sent' | 'delivered' | 'read' | 'failed';
-
-export interface ChatEntry {
-  /** Server id; null until the server has stored it. */
-  id: string | null;
-  clientId: string;
-  /** The conversation: the other party's address, or `g:<group id>` for a group. */
-  peer: string;
-  /** The group's id for a group message, else null. */
-  group: string | null;
-  from: string;
-  /** The recipient's address, or the group's conversation key. */
-  to: string;
-  outgoing: boolean;
-  /** `system` only in groups: a membership or details change (see `system`). */
-  kind: GroupMessageKind;
-  text: string | null;
-  /** What a group's system message records. */
-  system: GroupSystem | null;
-  /**
-   * My own group messages: how many members it reached and read (`status` turns delivered or
-   * read once all of them have). Null until the server has been asked.
-   */
-  receipts: ReceiptSummary | null;
-  attachment: { id: string; mime: string; size: number } | null;
-  createdAt: string;
-  status: DeliveryStatus;
-  deliveredAt: string | null;
-  readAt: string | null;
-  error?: string;
-}
+export type { ChatEntry, DeliveryStatus } from './chat-store.ts';
 
 export interface ChatEvents {
   /** A message appeared in a conversation (new, from history, or synced). */
@@ -81,18 +40,15 @@ interface OutboxItem {
 const TYPING_EXPIRY_MS = 6000;
 
 /**
- * Conversations, the outbox and receipts. Every send carries a client-chosen id, so a retry
- * (after a timeout or a reconnect) returns the stored message instead of a duplicate.
+ * Conversations (1:1 and groups, keyed as in conversation.ts), the outbox and receipts. Every
+ * send carries a client-chosen id, so a retry (after a timeout or a reconnect) returns the
+ * stored message instead of a duplicate. What only groups need is in group-chat.ts.
  */
 export class ChatClient extends Emitter<ChatEvents> {
-  private readonly byId = new Map<string, ChatEntry>();
-  private readonly byClientId = new Map<string, ChatEntry>();
-  private readonly conversations = new Map<string, ChatEntry[]>();
+  private readonly store = new ConversationStore((entry) => this.emit('update', { entry }));
+  private readonly groups: GroupChat;
   private readonly historyCursor = new Map<string, string | null>();
   private readonly deliveredQueue = new Map<string, Set<string>>();
-  /** Per group, the newest incoming id to acknowledge (one cursor, not a list of ids). */
-  private readonly groupDelivered = new Map<string, string>();
-  private readonly receiptCounts: GroupReceiptCounter;
   private readonly typingTimers = new Map<string, ReturnType<typeof setTimeout>>();
   private readonly blobUrls = new Map<string, Promise<string>>();
   private outbox: OutboxItem[] = [];
@@ -111,13 +67,19 @@ export class ChatClient extends Emitter<ChatEvents> {
     // The server may have lost events for this connection (Redis outage): fetch them.
     s.on('session.resync', () => void this.resync());
     s.on('chat.typing', (t) => this.onTyping(t.from, t.from, t.typing));
-    s.on('group.message', (m) => this.ingestGroup(m, true));
+    this.groups = new GroupChat({
+      store: this.store,
+      me: () => this.me(),
+      receiptsRequest: (payload) => engine.signal.request('group.receipts', payload),
+      added: (entry, live) => this.emit('message', { entry, live }),
+      typing: (conversation, from, typing) => this.onTyping(conversation, from, typing),
+      isOpen: (conversation) => this.openPeer === conversation,
+      markRead: (conversation) => void this.markRead(conversation),
+      deliveredSoon: () => this.scheduleDelivered(),
+    });
+    s.on('group.message', (m) => this.groups.ingest(m, true));
     s.on('group.receipt', (r) => this.onGroupReceipt(r));
     s.on('group.typing', (t) => this.onTyping(groupConversation(t.group), t.from, t.typing));
-    this.receiptCounts = new GroupReceiptCounter(
-      (payload) => engine.signal.request('group.receipts', payload),
-      (group, count) => this.applyCount(group, count),
-    );
     engine.on('session', (session) => {
       this.reset();
       if (session) this.outbox = readJson<OutboxItem[]>(engine.storage, this.outboxKey()) ?? [];
@@ -126,7 +88,7 @@ export class ChatClient extends Emitter<ChatEvents> {
 
   /** Messages of one conversation (an address or `g:<group id>`), oldest first. */
   messages(peer: string): ChatEntry[] {
-    return this.conversations.get(conversationKey(peer)) ?? [];
+    return this.store.list(conversationKey(peer));
   }
 
   /** The conversation on screen: its incoming messages are marked read as they arrive. */
@@ -165,7 +127,7 @@ export class ChatClient extends Emitter<ChatEvents> {
     let next: string | null;
     if (group) {
       const res = await this.engine.signal.request('group.history', { group, limit, ...(before ? { before } : {}) });
-      for (const m of res.messages) this.ingestGroup(m, false);
+      for (const m of res.messages) this.groups.ingest(m, false);
       [count, next] = [res.messages.length, res.before];
     } else {
       const res = await this.engine.signal.request('chat.history', { peer: p, limit, ...(before ? { before } : {}) });
@@ -179,7 +141,7 @@ export class ChatClient extends Emitter<ChatEvents> {
   /** Who received and read one of my group messages (also refreshes its counts). */
   async receiptDetails(entry: ChatEntry): Promise<GroupReceiptCount | null> {
     if (!entry.group || !entry.id) throw new BlockRtcClientError('INVALID_FIELDS', 'Receipt details exist for stored group messages only');
-    return this.receiptCounts.details(entry.group, entry.id);
+    return this.groups.details(entry.group, entry.id);
   }
 
   listContacts(): Promise<Contact[]> {
@@ -231,12 +193,9 @@ export class ChatClient extends Emitter<ChatEvents> {
   }
 
   private reset(): void {
-    this.byId.clear();
-    this.byClientId.clear();
-    this.conversations.clear();
+    this.store.clear();
     this.historyCursor.clear();
-    this.groupDelivered.clear();
-    this.receiptCounts.clear();
+    this.groups.clear();
     this.outbox = [];
   }
 
@@ -260,8 +219,7 @@ export class ChatClient extends Emitter<ChatEvents> {
       deliveredAt: null,
       readAt: null,
     };
-    this.byClientId.set(entry.clientId, entry);
-    this.insert(entry);
+    this.store.add(entry);
     this.emit('message', { entry, live: true });
     this.outbox.push(item);
     this.saveOutbox();
@@ -280,8 +238,8 @@ export class ChatClient extends Emitter<ChatEvents> {
     try {
       while (this.outbox.length > 0 && this.engine.signal.state === 'open') {
         const item = this.outbox[0]!;
-        const entry = this.byClientId.get(item.clientId);
-        if (entry && entry.status === 'queued') this.update(entry, { status: 'sending' });
+        const entry = this.store.mine(item.clientId);
+        if (entry && entry.status === 'queued') this.store.update(entry, { status: 'sending' });
         try {
           const body = {
             clientId: item.clientId,
@@ -292,16 +250,16 @@ export class ChatClient extends Emitter<ChatEvents> {
           const r = item.group ? await this.engine.signal.request('group.send', { group: item.group, ...body }) : await this.engine.signal.request('chat.send', { to: item.to, ...body });
           this.outbox.shift();
           this.saveOutbox();
-          const e = this.byClientId.get(item.clientId);
+          const e = this.store.mine(item.clientId);
           if (e) {
-            if (e.id === null) this.byId.set(r.id, e);
-            this.update(e, { id: r.id, createdAt: r.createdAt, status: e.status === 'delivered' || e.status === 'read' ? e.status : 'sent' });
-            if (item.group) this.receiptCounts.want(item.group, [r.id]);
+            if (e.id === null) this.store.link(r.id, e);
+            this.store.update(e, { id: r.id, createdAt: r.createdAt, status: e.status === 'delivered' || e.status === 'read' ? e.status : 'sent' });
+            if (item.group) this.groups.sent(item.group, r.id);
           }
         } catch (err) {
           const code = errorCode(err);
           if (code === 'DISCONNECTED' || code === 'TIMEOUT' || code === 'UNAVAILABLE' || code === 'INTERNAL') {
-            if (entry && entry.status === 'sending') this.update(entry, { status: 'queued' });
+            if (entry && entry.status === 'sending') this.store.update(entry, { status: 'queued' });
             // Same clientId next time, so a send that did land is not duplicated.
             if (code !== 'DISCONNECTED') setTimeout(() => void this.flush(), (err as BlockRtcClientError).retryAfterMs ?? 1000);
             return;
@@ -312,7 +270,7 @@ export class ChatClient extends Emitter<ChatEvents> {
           }
           this.outbox.shift();
           this.saveOutbox();
-          if (entry) this.update(entry, { status: 'failed', error: (err as Error).message });
+          if (entry) this.store.update(entry, { status: 'failed', error: (err as Error).message });
         }
       }
     } finally {
@@ -348,7 +306,7 @@ export class ChatClient extends Emitter<ChatEvents> {
             count++;
           }
           for (const m of r.groupMessages ?? []) {
-            this.ingestGroup(m, true);
+            this.groups.ingest(m, true);
             count++;
           }
           if (r.cursor) this.engine.storage.setItem(this.cursorKey(), r.cursor);
@@ -377,15 +335,15 @@ export class ChatClient extends Emitter<ChatEvents> {
     const me = this.me();
     const outgoing = m.from === me;
     const peer = outgoing ? m.to : m.from;
-    const known = this.byId.get(m.id) ?? (outgoing ? this.byClientId.get(m.clientId) : undefined);
+    const known = this.store.get(m.id) ?? (outgoing ? this.store.mine(m.clientId) : undefined);
     if (known) {
       // Another copy (sync after a live event, or my own send echoed): only merge progress.
       const patch: Partial<ChatEntry> = { id: m.id, createdAt: m.createdAt };
       if (m.deliveredAt && !known.deliveredAt) patch.deliveredAt = m.deliveredAt;
       if (m.readAt && !known.readAt) patch.readAt = m.readAt;
       if (outgoing) patch.status = m.readAt ? 'read' : m.deliveredAt ? 'delivered' : known.status === 'queued' || known.status === 'sending' ? known.status : 'sent';
-      this.byId.set(m.id, known);
-      this.update(known, patch);
+      this.store.link(m.id, known);
+      this.store.update(known, patch);
       return;
     }
     const entry: ChatEntry = {
@@ -406,9 +364,7 @@ export class ChatClient extends Emitter<ChatEvents> {
       deliveredAt: m.deliveredAt,
       readAt: m.readAt,
     };
-    this.byId.set(m.id, entry);
-    if (outgoing) this.byClientId.set(m.clientId, entry);
-    this.insert(entry);
+    this.store.add(entry);
     this.emit('message', { entry, live });
     if (!outgoing) {
       this.onTyping(peer, peer, false);
@@ -417,76 +373,10 @@ export class ChatClient extends Emitter<ChatEvents> {
     }
   }
 
-  /**
-   * A group message (live, history or sync). Group messages carry no receipt times: my own
-   * get counts from the server (receipts), others' are acknowledged by moving my cursors.
-   */
-  private ingestGroup(m: GroupMessage, live: boolean): void {
-    const me = this.me();
-    const outgoing = m.from === me && m.kind !== 'system';
-    const peer = groupConversation(m.group);
-    const known = this.byId.get(m.id) ?? (outgoing ? this.byClientId.get(m.clientId) : undefined);
-    if (known) {
-      this.byId.set(m.id, known);
-      if (known.id !== m.id) this.update(known, { id: m.id, createdAt: m.createdAt, status: known.status === 'queued' || known.status === 'sending' ? 'sent' : known.status });
-      return;
-    }
-    const entry: ChatEntry = {
-      id: m.id,
-      clientId: m.clientId,
-      peer,
-      group: m.group,
-      from: m.from,
-      to: peer,
-      outgoing,
-      kind: m.kind,
-      text: m.text,
-      system: m.system,
-      receipts: null,
-      attachment: m.attachment,
-      createdAt: m.createdAt,
-      status: 'sent',
-      deliveredAt: null,
-      readAt: null,
-    };
-    this.byId.set(m.id, entry);
-    if (outgoing) this.byClientId.set(m.clientId, entry);
-    this.insert(entry);
-    this.emit('message', { entry, live });
-    if (outgoing) {
-      this.receiptCounts.want(m.group, [m.id]);
-      return;
-    }
-    if (m.kind !== 'system') this.onTyping(peer, m.from, false);
-    // My cursors cover system messages too: they are rows of the conversation like any other.
-    this.queueGroupDelivered(m.group, m.id);
-    if (this.openPeer === peer) void this.markRead(peer);
-  }
-
-  private insert(entry: ChatEntry): void {
-    let list = this.conversations.get(entry.peer);
-    if (!list) this.conversations.set(entry.peer, (list = []));
-    list.push(entry);
-    list.sort(compareEntries);
-  }
-
-  private update(entry: ChatEntry, patch: Partial<ChatEntry>): void {
-    Object.assign(entry, patch);
-    const list = this.conversations.get(entry.peer);
-    list?.sort(compareEntries);
-    this.emit('update', { entry });
-  }
-
   private queueDelivered(peer: string, id: string): void {
     let ids = this.deliveredQueue.get(peer);
     if (!ids) this.deliveredQueue.set(peer, (ids = new Set()));
     ids.add(id);
-    this.scheduleDelivered();
-  }
-
-  private queueGroupDelivered(group: string, id: string): void {
-    const prev = this.groupDelivered.get(group);
-    if (!prev || BigInt(id) > BigInt(prev)) this.groupDelivered.set(group, id);
     this.scheduleDelivered();
   }
 
@@ -502,10 +392,7 @@ export class ChatClient extends Emitter<ChatEvents> {
           this.engine.signal.request('chat.delivered', { peer: p, ids: list.slice(i, i + 500) }).catch(() => undefined);
         }
       }
-      const groups = [...this.groupDelivered];
-      this.groupDelivered.clear();
-      // A lost one is covered by the next message's (cursors only move forward).
-      for (const [group, upTo] of groups) this.engine.signal.request('group.delivered', { group, upTo }).catch(() => undefined);
+      for (const [group, upTo] of this.groups.takeDelivered()) this.engine.signal.request('group.delivered', { group, upTo }).catch(() => undefined);
     }, 30);
   }
 
@@ -516,7 +403,7 @@ export class ChatClient extends Emitter<ChatEvents> {
     const last = incoming.at(-1);
     if (!last || unread.length === 0 || this.engine.signal.state !== 'open') return;
     const now = new Date().toISOString();
-    for (const e of unread) this.update(e, { readAt: now, status: 'read' });
+    for (const e of unread) this.store.update(e, { readAt: now, status: 'read' });
     const group = groupOf(peer);
     try {
       if (group) await this.engine.signal.request('group.read', { group, upTo: last.id! });
@@ -529,42 +416,24 @@ export class ChatClient extends Emitter<ChatEvents> {
 
   private onReceipt(r: ReceiptEvent): void {
     for (const id of r.ids) {
-      const e = this.byId.get(id);
+      const e = this.store.get(id);
       if (!e || !e.outgoing) continue;
-      if (r.status === 'read') this.update(e, { readAt: r.at, deliveredAt: e.deliveredAt ?? r.at, status: 'read' });
-      else if (e.status !== 'read') this.update(e, { deliveredAt: r.at, status: 'delivered' });
+      if (r.status === 'read') this.store.update(e, { readAt: r.at, deliveredAt: e.deliveredAt ?? r.at, status: 'read' });
+      else if (e.status !== 'read') this.store.update(e, { deliveredAt: r.at, status: 'delivered' });
     }
     // A read receipt covers everything up to the newest id it names.
     if (r.status === 'read') {
       const newest = r.ids.reduce((a, b) => (BigInt(a) > BigInt(b) ? a : b), '0');
       for (const e of this.messages(r.by)) {
-        if (e.outgoing && e.id && BigInt(e.id) <= BigInt(newest) && e.status !== 'read') this.update(e, { readAt: r.at, status: 'read' });
+        if (e.outgoing && e.id && BigInt(e.id) <= BigInt(newest) && e.status !== 'read') this.store.update(e, { readAt: r.at, status: 'read' });
       }
     }
     this.emit('receipt', r);
   }
 
   private onGroupReceipt(r: GroupReceiptEvent): void {
-    const peer = groupConversation(r.group);
-    const upTo = BigInt(r.upTo);
-    if (r.by === this.me()) {
-      // My other device moved my cursor: what it read is read here too.
-      if (r.status === 'read') {
-        for (const e of this.messages(peer)) if (!e.outgoing && e.id && BigInt(e.id) <= upTo && !e.readAt) this.update(e, { readAt: r.at, status: 'read' });
-      }
-    } else {
-      const stale = this.messages(peer).filter((e) => e.outgoing && e.id && BigInt(e.id) <= upTo && !(e.receipts && e.receipts.of > 0 && e.receipts.read >= e.receipts.of));
-      this.receiptCounts.want(r.group, stale.map((e) => e.id!));
-    }
+    this.groups.onReceipt(r);
     this.emit('group-receipt', r);
-  }
-
-  private applyCount(group: string, c: GroupReceiptCount): void {
-    const e = this.byId.get(c.id);
-    if (!e || e.group !== group || !e.outgoing) return;
-    const all = c.of > 0;
-    const status = all && c.read >= c.of ? 'read' : all && c.delivered >= c.of ? 'delivered' : e.status === 'read' || e.status === 'delivered' ? e.status : 'sent';
-    this.update(e, { receipts: summaryOf(c), status });
   }
 
   private onTyping(peer: string, from: string, typing: boolean): void {
@@ -587,12 +456,4 @@ function target(to: string): { to: string; group?: string } {
 
 function newClientId(): string {
   return `c${randomId(23)}`;
-}
-
-function compareEntries(a: ChatEntry, b: ChatEntry): number {
-  // Stored messages order by id (arrival order on the server); pending ones go last.
-  if (a.id && b.id) return BigInt(a.id) < BigInt(b.id) ? -1 : BigInt(a.id) > BigInt(b.id) ? 1 : 0;
-  if (a.id && !b.id) return -1;
-  if (!a.id && b.id) return 1;
-  return a.createdAt.localeCompare(b.createdAt);
 }
