@@ -114,8 +114,10 @@ export class ChatView {
       }),
       groups.on('change', (g) => this.onGroup(g)),
       requests.on('change', () => this.renderRequests()),
-      requests.on('resolved', ({ address, contact }) => {
+      requests.on('resolved', ({ address, action, contact }) => {
         if (contact) this.upsertContact(contact);
+        // Accepted on another device: the contact list has it now.
+        else if (action === 'accepted') void this.client.chat.listContacts().then((list) => list.forEach((c) => this.upsertContact(c)), () => undefined);
         if (this.open === address) this.renderConversation();
       }),
       blocks.on('change', ({ address }) => {
