@@ -62,7 +62,7 @@ describe('MessageStore rules', () => {
     const withAtt = msg(p, { clientId: 'retry-att-1', kind: 'audio', body: null, attachmentId: att1 });
     const stored = await store.insertBatch([first, withAtt]);
     const [id, attId] = [idOf(stored[0]), idOf(stored[1])];
-    expect(stored[0]).toEqual({ ok: true, id, createdAt: expect.any(Date), duplicate: false });
+    expect(stored[0]).toEqual({ ok: true, id, createdAt: expect.any(Date), duplicate: false, withheld: false });
     const conflict = { ok: false, reason: 'idempotency_conflict' };
     const retries = await store.insertBatch([
       { ...first },
@@ -76,13 +76,13 @@ describe('MessageStore rules', () => {
       { ...withAtt, attachmentId: undefined as unknown as null },
     ]);
     expect(retries).toEqual([
-      { ok: true, id, createdAt: (stored[0] as { createdAt: Date }).createdAt, duplicate: true },
+      { ok: true, id, createdAt: (stored[0] as { createdAt: Date }).createdAt, duplicate: true, withheld: false },
       conflict,
       conflict,
       conflict,
       conflict,
-      { ok: true, id: attId, createdAt: expect.any(Date), duplicate: true },
-      { ok: true, id: attId, createdAt: expect.any(Date), duplicate: true },
+      { ok: true, id: attId, createdAt: expect.any(Date), duplicate: true, withheld: false },
+      { ok: true, id: attId, createdAt: expect.any(Date), duplicate: true, withheld: false },
       conflict,
       conflict,
     ]);

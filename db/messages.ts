@@ -1,4 +1,4 @@
-import { and, desc, asc, eq, gt, isNull, lt, lte, or, sql } from 'drizzle-orm';
+import { and, desc, asc, eq, gt, isNull, lt, lte, not, or, sql } from 'drizzle-orm';
 import type { Connection, Db } from './client.ts';
 import { attachments, messages } from './schema.ts';
 
@@ -19,11 +19,14 @@ export interface StoredMessage extends NewMessage {
   createdAt: Date;
   deliveredAt: Date | null;
   readAt: Date | null;
+  /** Not shown to the recipient (blocked sender, or a deleted request). */
+  withheld: boolean;
   attachment: { id: string; mime: string; size: number } | null;
 }
 
 export type InsertOutcome =
-  | { ok: true; id: bigint; createdAt: Date; duplicate: boolean }
+  /** `withheld`: stored for the sender only; the recipient blocked the sender. */
+  | { ok: true; id: bigint; createdAt: Date; duplicate: boolean; withheld: boolean }
   | { ok: false; reason: 'idempotency_conflict' };
 
 export interface DeliveredMark {
@@ -52,7 +55,7 @@ interface ReceiptRow {
 const MARK_DELIVERED = `
 update messages m set delivered_at = now()
 from unnest($1::text[], $2::text[], $3::int8[]) as i(conversation, recipient, id)
-where m.conversation = i.conversation and m.recipient = i.recipient and m.id = i.id and m.delivered_at is null
+where m.conversation = i.conversation and m.recipient = i.recipient and m.id = i.id and m.delivered_at is null and not m.withheld
 returning m.id::text as id, m.conversation, m.recipient, m.delivered_at as at`;
 
 /**
@@ -68,12 +71,12 @@ with input as (
 ), upd as (
   update messages m set read_at = now(), delivered_at = coalesce(m.delivered_at, now())
   from input i
-  where m.conversation = i.conversation and m.recipient = i.recipient and m.id <= i.up_to and m.read_at is null
+  where m.conversation = i.conversation and m.recipient = i.recipient and m.id <= i.up_to and m.read_at is null and not m.withheld
   returning m.id, m.conversation, m.recipient, m.read_at
 ), counts as (
   update contacts c set unread = (
     select count(*)::int from messages u
-    where u.conversation = i.conversation and u.recipient = i.recipient and u.read_at is null and u.id > i.up_to
+    where u.conversation = i.conversation and u.recipient = i.recipient and u.read_at is null and not u.withheld and u.id > i.up_to
   )
   from input i where c.owner = i.recipient and c.peer = i.peer
 )
@@ -107,6 +110,7 @@ const selection = {
   createdAt: messages.createdAt,
   deliveredAt: messages.deliveredAt,
   readAt: messages.readAt,
+  withheld: messages.withheld,
   attMime: attachments.mime,
   attSize: attachments.size,
 };
@@ -115,6 +119,7 @@ interface Row extends NewMessage {
   createdAt: Date;
   deliveredAt: Date | null;
   readAt: Date | null;
+  withheld: boolean;
   attMime: string | null;
   attSize: number | null;
 }
@@ -132,6 +137,7 @@ function toStored(r: Row): StoredMessage {
     createdAt: r.createdAt,
     deliveredAt: r.deliveredAt,
     readAt: r.readAt,
+    withheld: r.withheld,
     attachment: r.attachmentId && r.attMime !== null && r.attSize !== null ? { id: r.attachmentId, mime: r.attMime, size: r.attSize } : null,
   };
 }
@@ -141,20 +147,26 @@ function toStored(r: Row): StoredMessage {
  * retried keys, and fold the new rows into both sides' conversation list rows; the sender's
  * row starts (and stays) sharing its presence with the recipient. The contacts
  * are upserted sorted so concurrent batches lock rows in the same order.
+ *
+ * A message to someone who blocked its sender is stored withheld and left out of the
+ * recipient's conversation row: the block check is one primary-key probe of `blocks` inside
+ * this statement, so it costs no round trip and no cache can make it stale.
  */
 const INSERT_BATCH = `
 with input as (
   select * from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::uuid[])
     with ordinality as t(conversation, sender, recipient, client_id, kind, body, attachment_id, ord)
 ), ins as (
-  insert into messages (conversation, sender, recipient, client_id, kind, body, attachment_id)
-  select conversation, sender, recipient, client_id, kind, body, attachment_id from input order by ord
+  insert into messages (conversation, sender, recipient, client_id, kind, body, attachment_id, withheld)
+  select i.conversation, i.sender, i.recipient, i.client_id, i.kind, i.body, i.attachment_id,
+    exists (select 1 from blocks b where b.owner = i.recipient and b.blocked = i.sender)
+  from input i order by i.ord
   on conflict (conversation, sender, client_id) do nothing
-  returning id, conversation, sender, recipient, client_id, created_at
+  returning id, conversation, sender, recipient, client_id, created_at, withheld
 ), sides as (
   select sender as owner, recipient as peer, id, created_at, 0 as unread, true as shares from ins
   union all
-  select recipient, sender, id, created_at, 1, false from ins
+  select recipient, sender, id, created_at, 1, false from ins where not withheld
 ), contact_rows as (
   insert into contacts (owner, peer, last_message_id, last_message_at, unread, shares_presence)
   select owner, peer, max(id), max(created_at), sum(unread)::int, bool_or(shares) from sides group by owner, peer order by owner, peer
@@ -164,7 +176,7 @@ with input as (
     unread = contacts.unread + excluded.unread,
     shares_presence = contacts.shares_presence or excluded.shares_presence
 )
-select id::text as id, conversation, sender, client_id, created_at from ins`;
+select id::text as id, conversation, sender, client_id, created_at, withheld from ins`;
 
 interface InsertedRow {
   id: string;
@@ -172,6 +184,7 @@ interface InsertedRow {
   sender: string;
   client_id: string;
   created_at: Date | string;
+  withheld: boolean;
 }
 
 /** Raw results: node-postgres parses timestamptz into a Date, PGlite may hand back text. */
@@ -196,7 +209,7 @@ export class MessageStore {
     for (const m of batch) if (!unique.has(idemKey(m))) unique.set(idemKey(m), m);
     const rows = [...unique.values()];
 
-    const stored = new Map<string, { id: bigint; createdAt: Date; fresh: boolean; row: NewMessage }>();
+    const stored = new Map<string, { id: bigint; createdAt: Date; fresh: boolean; withheld: boolean; row: NewMessage }>();
     const col = <K extends keyof NewMessage>(k: K) => rows.map((r) => r[k]);
     const inserted = await this.conn.run<InsertedRow>('blockrtc_insert_messages', INSERT_BATCH, [
       col('conversation'),
@@ -209,7 +222,7 @@ export class MessageStore {
     ]);
     for (const r of inserted) {
       const k = idemKey({ conversation: r.conversation, sender: r.sender, clientId: r.client_id });
-      stored.set(k, { id: BigInt(r.id), createdAt: toDate(r.created_at), fresh: true, row: unique.get(k)! });
+      stored.set(k, { id: BigInt(r.id), createdAt: toDate(r.created_at), fresh: true, withheld: r.withheld === true, row: unique.get(k)! });
     }
 
     // Retries: the rows already stored (committed, as ON CONFLICT waited for any writer in flight).
@@ -225,7 +238,7 @@ export class MessageStore {
             sql`, `,
           )})`,
         );
-      for (const r of existing) stored.set(idemKey(r), { id: r.id, createdAt: r.createdAt, fresh: false, row: toStored(r) });
+      for (const r of existing) stored.set(idemKey(r), { id: r.id, createdAt: r.createdAt, fresh: false, withheld: r.withheld, row: toStored(r) });
     }
 
     return batch.map((m): InsertOutcome => {
@@ -234,17 +247,17 @@ export class MessageStore {
       // A repeat of a stored row, or of an earlier message in this batch, must carry the same
       // content: only the first one is stored, so a different text would be silently dropped.
       if (s.row !== m && !sameContent(s.row, m)) return { ok: false, reason: 'idempotency_conflict' };
-      return { ok: true, id: s.id, createdAt: s.createdAt, duplicate: !s.fresh || s.row !== m };
+      return { ok: true, id: s.id, createdAt: s.createdAt, duplicate: !s.fresh || s.row !== m, withheld: s.withheld };
     });
   }
 
-  /** Newest first, below `before`. */
-  async history(conversation: string, before: bigint | null, limit: number): Promise<StoredMessage[]> {
+  /** Newest first, below `before`; with a `viewer`, as it sees it (without what is withheld from it). */
+  async history(conversation: string, before: bigint | null, limit: number, viewer?: string): Promise<StoredMessage[]> {
     const rows = await this.db
       .select(selection)
       .from(messages)
       .leftJoin(attachments, eq(attachments.id, messages.attachmentId))
-      .where(and(eq(messages.conversation, conversation), before !== null ? lt(messages.id, before) : undefined))
+      .where(and(eq(messages.conversation, conversation), viewer !== undefined ? visibleTo(viewer) : undefined, before !== null ? lt(messages.id, before) : undefined))
       .orderBy(desc(messages.id))
       .limit(limit);
     return rows.map(toStored);
@@ -260,7 +273,7 @@ export class MessageStore {
       .select(selection)
       .from(messages)
       .leftJoin(attachments, eq(attachments.id, messages.attachmentId))
-      .where(and(or(eq(messages.recipient, address), eq(messages.sender, address)), after !== null ? gt(messages.id, after) : undefined))
+      .where(and(or(and(eq(messages.recipient, address), eq(messages.withheld, false)), eq(messages.sender, address)), after !== null ? gt(messages.id, after) : undefined))
       .orderBy(asc(messages.id))
       .limit(limit + 1);
     const more = page.length > limit;
@@ -270,7 +283,8 @@ export class MessageStore {
         .select(selection)
         .from(messages)
         .leftJoin(attachments, eq(attachments.id, messages.attachmentId))
-        .where(and(eq(messages.recipient, address), isNull(messages.deliveredAt), lte(messages.id, after)))
+        // `not withheld` as written in the partial index's predicate, so the planner uses it.
+        .where(and(eq(messages.recipient, address), isNull(messages.deliveredAt), not(messages.withheld), lte(messages.id, after)))
         .orderBy(asc(messages.id))
         .limit(100);
       if (stragglers.length) return { messages: [...stragglers.map(toStored), ...out], more };
@@ -364,6 +378,11 @@ export class MessageStore {
     const [r] = await this.db.select({ n: sql<number>`count(*)::int` }).from(messages);
     return r?.n ?? 0;
   }
+}
+
+/** A message is hidden from its recipient when withheld; its sender always sees it. */
+function visibleTo(viewer: string) {
+  return or(eq(messages.withheld, false), eq(messages.sender, viewer));
 }
 
 function sameContent(a: NewMessage, b: NewMessage): boolean {

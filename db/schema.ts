@@ -35,6 +35,11 @@ export const messages = pgTable(
     createdAt: ts('created_at').notNull().defaultNow(),
     deliveredAt: ts('delivered_at'),
     readAt: ts('read_at'),
+    /**
+     * Not shown to the recipient: sent while the recipient blocked the sender, or part of a
+     * request the recipient deleted. The sender still sees it as sent.
+     */
+    withheld: boolean('withheld').notNull().default(false),
   },
   (t) => [
     primaryKey({ columns: [t.conversation, t.id] }),
@@ -42,7 +47,8 @@ export const messages = pgTable(
     index('messages_recipient_id').on(t.recipient, t.id),
     index('messages_sender_id').on(t.sender, t.id),
     index('messages_unread').on(t.conversation, t.recipient, t.id).where(sql`read_at is null`),
-    index('messages_undelivered').on(t.recipient, t.id).where(sql`delivered_at is null`),
+    // Withheld rows are never delivered: kept out so they do not pile up in it.
+    index('messages_undelivered').on(t.recipient, t.id).where(sql`delivered_at is null and not withheld`),
     // The orphan sweep of attachments asks "does any message refer to it?".
     index('messages_attachment').on(t.attachmentId).where(sql`attachment_id is not null`),
   ],
@@ -77,6 +83,17 @@ export const contacts = pgTable(
     sharesPresence: boolean('shares_presence').notNull().default(false),
   },
   (t) => [primaryKey({ columns: [t.owner, t.peer] }), index('contacts_peer').on(t.peer)],
+);
+
+/** `owner` blocked `blocked`: the primary key answers both "is X blocked by Y" and Y's list. */
+export const blocks = pgTable(
+  'blocks',
+  {
+    owner: text('owner').notNull(),
+    blocked: text('blocked').notNull(),
+    createdAt: ts('created_at').notNull().defaultNow(),
+  },
+  (t) => [primaryKey({ columns: [t.owner, t.blocked] })],
 );
 
 export const calls = pgTable(

@@ -40,6 +40,17 @@ export class ChatMix {
     };
   }
 
+  /**
+   * Every user adds its partner, as people do with whom they chat: until then a partner's
+   * first messages would be a message request, whose receipts and typing the server keeps
+   * from the sender.
+   */
+  async acceptPartners(): Promise<void> {
+    await Promise.all(
+      this.users.list.map((u) => u.conn?.request('contacts.add', { address: u.partner.address }).catch((err: unknown) => countError('contacts.add', err))),
+    );
+  }
+
   /** Starts every user's timers, each at a random phase so the load is even. */
   start(): void {
     this.sending = true;

@@ -62,6 +62,7 @@ async function handle(m: ToWorker): Promise<void> {
       if (callsModule) calls = new (await callsModule).CallMix(users, plan.calls, plan.mix);
       counters.callsPlanned = plan.calls.length;
       users.live = true;
+      await chat.acceptPartners();
       const wait = m.at - Date.now();
       if (wait > 0) await new Promise((r) => setTimeout(r, wait));
       chat.start();

@@ -1,5 +1,5 @@
 import { describe, expect, it, vi } from 'vitest';
-import { encodeDelivery } from '../infra/bus/bus.ts';
+import { encodeControl, encodeDelivery } from '../infra/bus/bus.ts';
 import { MemoryBus } from '../infra/bus/memory.ts';
 import { captureLog, fakeConnection, settle } from '../testkit/fakes.ts';
 import { createMetrics } from './metrics.ts';
@@ -182,5 +182,20 @@ describe('Connections: delivery', () => {
     await t.bus.publish(ALICE, encodeDelivery(frame(1)));
     await settle();
     expect(a.ws.sent).toEqual([]);
+  });
+});
+
+describe('Connections: node-to-node notes', () => {
+  it('hands a note on a user channel to the control handler and writes nothing to the user’s sockets', async () => {
+    const t = setup();
+    const { conn, ws } = fakeConnection(ALICE);
+    await t.connections.add(conn);
+    const notes: [string, string][] = [];
+    t.connections.onControl((user, body) => notes.push([user, body]));
+    await t.bus.publish(ALICE, encodeControl(`rel ${BOB}`));
+    await t.bus.publish(ALICE, encodeDelivery(frame(1)));
+    await settle();
+    expect(notes).toEqual([[ALICE, `rel ${BOB}`]]);
+    expect(ws.sent).toEqual([frame(1)]);
   });
 });

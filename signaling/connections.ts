@@ -1,6 +1,6 @@
 import { CLOSE } from '../protocol/errors.ts';
 import type { Bus } from '../infra/bus/bus.ts';
-import { decodeDelivery } from '../infra/bus/bus.ts';
+import { CONTROL_MARK, decodeDelivery } from '../infra/bus/bus.ts';
 import type { Connection } from './ws/connection.ts';
 import type { Metrics } from './metrics.ts';
 import type { Logger } from '../infra/logger.ts';
@@ -12,6 +12,7 @@ import type { Logger } from '../infra/logger.ts';
 export class Connections {
   private readonly byUser = new Map<string, Set<Connection>>();
   private count = 0;
+  private control: (user: string, body: string) => void = () => undefined;
 
   constructor(
     private readonly bus: Bus,
@@ -30,6 +31,11 @@ export class Connections {
   private resyncAll(): void {
     this.log.info({ connections: this.count }, 'bus subscriptions restored; connections told to resync');
     for (const conn of this.all()) if (!conn.closed) conn.event('session.resync', { reason: 'bus-reconnected' });
+  }
+
+  /** Node-to-node notes published on the channel of a user this node holds (`encodeControl`). */
+  onControl(handler: (user: string, body: string) => void): void {
+    this.control = handler;
   }
 
   get size(): number {
@@ -75,6 +81,10 @@ export class Connections {
   }
 
   private deliver(user: string, payload: string): void {
+    if (payload.startsWith(CONTROL_MARK)) {
+      this.control(user, payload.slice(CONTROL_MARK.length));
+      return;
+    }
     const set = this.byUser.get(user);
     if (!set) return;
     const { skip, sentAt, frame } = decodeDelivery(payload);

@@ -2,6 +2,7 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import type { AddressInfo } from 'node:net';
 import type { Config } from '../config/config.ts';
 import { AttachmentStore } from '../db/attachments.ts';
+import { BlockStore } from '../db/blocks.ts';
 import { CallStore } from '../db/calls.ts';
 import type { Database } from '../db/client.ts';
 import { ContactStore } from '../db/contacts.ts';
@@ -32,6 +33,9 @@ import { webAppRoutes } from './http/webapp.ts';
 import { createMetrics, type Metrics } from './metrics.ts';
 import { presenceHandlers } from './presence/handlers.ts';
 import { PresenceService } from './presence/service.ts';
+import { requestsHandlers } from './requests/handlers.ts';
+import { RequestsService } from './requests/service.ts';
+import { createRelations } from './requests/wire.ts';
 import { Connections } from './connections.ts';
 import { Dispatcher, type Handlers } from './ws/dispatch.ts';
 import { Gateway } from './ws/gateway.ts';
@@ -77,14 +81,19 @@ export async function startSignaling({ config, database, log, extend, backends: 
     { maxAgeSec: config.auth.sessionMaxAgeSec, maxConnectionsPerUser: config.auth.maxConnectionsPerUser },
     connections,
   );
-  const chat = new ChatService({ config, messages, receipts: new ReceiptWriter(messages), attachments, writer, events, limiter: backends.limiter, metrics, log });
-  const presence = new PresenceService({ store: backends.presence, contacts, messages, users, events, log });
+  const blocks = new BlockStore(db);
+  const relations = createRelations({ bus: backends.bus, connections, blocks, contacts, log });
+  const chat = new ChatService({ config, messages, receipts: new ReceiptWriter(messages), attachments, writer, events, limiter: backends.limiter, metrics, relations, log });
+  const presence = new PresenceService({ store: backends.presence, contacts, messages, users, events, relations, log });
+  const requests = new RequestsService({ contacts, blocks, presence, relations, events });
   const sfu = await createMediaClient(config, backends, localSfu);
-  const calls = new CallService({ config, calls: new CallStore(db), registry: backends.registry, sfu, events, limiter: backends.limiter, metrics, log });
+  const calls = new CallService({ config, calls: new CallStore(db), registry: backends.registry, sfu, events, limiter: backends.limiter, metrics, relations, log });
   calls.start();
 
   let draining = false;
-  const handlers: Handlers = { ...chatHandlers(chat), ...presenceHandlers(presence), ...sessionHandlers(auth), ...callHandlers(calls) };
+  /** Disconnect bookkeeping still running: closing waits for it before the stores go. */
+  const disconnecting = new Set<Promise<void>>();
+  const handlers: Handlers = { ...chatHandlers(chat), ...presenceHandlers(presence), ...sessionHandlers(auth), ...callHandlers(calls), ...requestsHandlers(requests) };
   const dispatcher = new Dispatcher(handlers, config.limits.framesPerSec, metrics, log);
   const gateway = new Gateway(
     config,
@@ -94,14 +103,20 @@ export async function startSignaling({ config, database, log, extend, backends: 
     {
       opened: async (conn) => {
         await connections.add(conn);
+        // Relation notes published while this user had no connection here never came.
+        relations.forget(conn.address);
         await presence.connected(conn);
       },
-      closed: async (conn) => {
-        // While draining, the process leaves its presence records to the sweep of the
-        // other nodes, so users who reconnect elsewhere never flicker offline.
-        calls.connectionClosed(conn);
-        await connections.remove(conn, draining);
-        if (!draining) await presence.disconnected(conn);
+      closed: (conn) => {
+        const done = (async () => {
+          // While draining, the process leaves its presence records to the sweep of the
+          // other nodes, so users who reconnect elsewhere never flicker offline.
+          calls.connectionClosed(conn);
+          await connections.remove(conn, draining);
+          if (!draining) await presence.disconnected(conn);
+        })();
+        disconnecting.add(done);
+        return done.finally(() => disconnecting.delete(done));
       },
     },
     metrics,
@@ -146,8 +161,12 @@ export async function startSignaling({ config, database, log, extend, backends: 
       housekeeping.stop();
       calls.stop();
       events.stop();
+      // Connections cut now are the process's own leaving (as when draining): their presence
+      // is left to the other nodes' sweep, not announced through stores about to close.
+      draining = true;
       for (const c of connections.all()) c.ws.terminate();
       await writer.flushed();
+      await Promise.allSettled([...disconnecting]);
       await app.close();
       await sfu.close();
       if (!shared) await backends.close();

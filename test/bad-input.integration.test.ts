@@ -154,6 +154,12 @@ describe('bad input is a 4xx, never INTERNAL', () => {
       'group.receipts': { group: groupId, ids: ['1'] },
       'group.typing': { group: groupId, typing: true },
       'group.call': { group: groupId, kind: 'audio' },
+      'requests.list': {},
+      'requests.accept': { address: peer },
+      'requests.delete': { address: peer },
+      'blocks.list': {},
+      'blocks.add': { address: peer },
+      'blocks.remove': { address: peer },
     };
     const lower = peer.toLowerCase();
     const upper = `0x${peer.slice(2).toUpperCase()}`;

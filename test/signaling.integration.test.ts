@@ -168,8 +168,9 @@ describe.each(['redis', 'cluster'] as const)('signaling tier on %s', (flavour) =
     expect(texts[0]).toBe('missed 24');
     const older = await again.request('chat.history', { peer: erin.address, limit: 10, before: (await again.request('chat.history', { peer: erin.address, limit: 10 })).before! });
     expect(older.messages[0]!.text).toBe('missed 14');
-    const list = await again.request('contacts.list', {});
-    expect(list.contacts.find((c) => c.address === erin.address)?.unread).toBe(26);
+    // Frank never answered Erin: her conversation is a message request of his.
+    const list = await again.request('requests.list', {});
+    expect(list.requests.find((c) => c.address === erin.address)?.unread).toBe(26);
   });
 
   it('stores a retried send once and rejects a reused client id with other content', async () => {

@@ -1,6 +1,8 @@
 import { pino } from 'pino';
 import type { WebSocket } from 'ws';
 import type { Logger } from '../infra/logger.ts';
+import type { Relation } from '../db/blocks.ts';
+import type { Relations } from '../signaling/requests/relations.ts';
 import { Connection } from '../signaling/ws/connection.ts';
 
 /** A pino logger writing JSON lines into an array, for asserting on what was logged. */
@@ -59,3 +61,15 @@ export function fakeConnection(address: string, opts: { id?: string; ip?: string
 
 /** Lets pending promise callbacks and one macrotask turn run. */
 export const settle = () => new Promise<void>((r) => setImmediate(r));
+
+/** Relations where everyone accepted everyone and nobody blocked anyone (services' unit tests). */
+export function openRelations(overrides: Partial<Relation> = {}): Relations & { changes: [string, string][] } {
+  const changes: [string, string][] = [];
+  return {
+    changes,
+    get: async () => ({ blockedByPeer: false, blocking: false, accepted: true, ...overrides }),
+    sent: () => undefined,
+    changed: (actor, peer) => void changes.push([actor, peer]),
+    acceptedBy: async (_viewer, owners) => new Set(overrides.accepted === false ? [] : owners),
+  };
+}

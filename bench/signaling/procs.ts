@@ -13,7 +13,15 @@ import { createInterface } from 'node:readline';
 import type { Command, CommandName, Reply, ResultMap } from './ipc.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const BLOCKRTC_BIN = `${ROOT}bin/blockrtc.mjs`;
+/** Nodes under test run the compiled server, as production does (`npm run build:server`). */
+const BLOCKRTC_BIN = `${ROOT}dist/server/main.js`;
+let built = false;
+/** Compiles the server once per bench run, so the nodes run the code of this checkout. */
+function ensureServerBuilt(): void {
+  if (built) return;
+  execFileSync(process.execPath, [`${ROOT}cli/build.mjs`], { stdio: 'ignore' });
+  built = true;
+}
 const RUN_TS = `${ROOT}bin/run-ts.mjs`;
 const LOADGEN = `${ROOT}bench/signaling/loadgen.ts`;
 const BARE_WS = `${ROOT}bench/signaling/bare-ws.ts`;
@@ -186,6 +194,7 @@ export function setServerNodeArgs(a: string[]): void {
 }
 
 export function startSignalingNode(label: string, env: Record<string, string>, maxLifeMs: number): Promise<ServerProcess> {
+  ensureServerBuilt();
   return startServer(label, [...serverNodeArgs, BLOCKRTC_BIN, 'signaling'], { LOG_LEVEL: 'warn', NODE_ID: label, ...env }, maxLifeMs, true);
 }
 

@@ -36,3 +36,12 @@ export function decodeDelivery(payload: string): Delivery {
   const sp = payload.indexOf(' ');
   return { skip: payload.slice(0, sp), sentAt: Number(payload.slice(sp + 1, nl)), frame: payload.slice(nl + 1) };
 }
+
+/**
+ * Node-to-node notes on a user's channel (for the nodes holding that user, never written to
+ * its sockets). A delivery payload starts with a connection id or a space, never with `!`.
+ */
+export const CONTROL_MARK = '!';
+export function encodeControl(body: string): string {
+  return CONTROL_MARK + body;
+}

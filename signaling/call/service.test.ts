@@ -16,6 +16,8 @@ import { MemorySfuRegistry } from '../../sfu/registry/memory.ts';
 import { createTestDatabase, query } from '../../testkit/pg.ts';
 import type { Connection } from '../ws/connection.ts';
 import { CallService } from './service.ts';
+import { openRelations } from '../../testkit/fakes.ts';
+import type { Relations } from '../requests/relations.ts';
 
 /**
  * The call service over its real PostgreSQL store, the in-process SFU registry, a recording
@@ -46,7 +48,7 @@ describe('CallService', () => {
   let connSeq = 0;
   const connOf = (address: string) => ({ id: `sig-1.${++connSeq}`, address }) as Connection;
 
-  function setup(opts: { turn?: Config['turn']; nodes?: string[]; maxParticipants?: number } = {}) {
+  function setup(opts: { turn?: Config['turn']; nodes?: string[]; maxParticipants?: number; relations?: Relations } = {}) {
     const calls = new CallStore(database.db);
     const registry = new MemorySfuRegistry(10_000, 100);
     for (const node of opts.nodes ?? ['sfu-a']) void registry.heartbeat(node, [{ index: 0, alive: true, consumers: 0, producers: 0, rooms: 0, cpu: 0 }], false, Date.now());
@@ -87,6 +89,7 @@ describe('CallService', () => {
       events: new Events(bus as unknown as Bus, log as unknown as Logger),
       limiter: new MemoryRateLimiter(),
       metrics: createMetrics(),
+      relations: opts.relations ?? openRelations(),
       log: log as unknown as Logger,
     });
     const of = (ev: string) => events.filter((e) => e.ev === ev);
@@ -482,6 +485,30 @@ describe('CallService', () => {
       const fresh = await start(s, connOf(me), [addr()]);
       await (s.service as unknown as { expireRinging(): Promise<void> }).expireRinging();
       expect((await state(s, fresh.callId)).call.endedAt).toBeNull();
+    });
+
+    it('never rings an invitee who blocked the caller: it stays ringing for the caller and ends missed, like someone offline', async () => {
+      const [me, blocker, friend] = [addr(), addr(), addr()];
+      const relations = openRelations();
+      relations.get = async (actor, peer) => ({ blockedByPeer: actor === me && peer === blocker, blocking: false, accepted: true });
+      const s = setup({ relations });
+      const res = await start(s, connOf(me), [blocker, friend]);
+      expect(res.participants.map((p) => [p.address, p.state])).toEqual([
+        [me, 'accepted'],
+        [blocker, 'ringing'],
+        [friend, 'ringing'],
+      ]);
+      expect(s.of('call.incoming').map((e) => e.to)).toEqual([friend]);
+      // Only the blocker invited: the call is not ended as busy (that would tell the caller something).
+      const alone = await start(s, connOf(me), [blocker]);
+      expect(s.of('call.incoming').map((e) => e.to)).toEqual([friend]);
+      expect((await state(s, alone.callId)).call.endedAt).toBeNull();
+      await query(url, `update call_participants set invited_at = now() - interval '31 seconds' where call_id = $1`, [alone.callId]);
+      await (s.service as unknown as { expireRinging(): Promise<void> }).expireRinging();
+      expect((await state(s, alone.callId)).call.endReason).toBe('missed');
+      // The blocker calling the caller rings as usual.
+      await start(s, connOf(blocker), [me]);
+      expect(s.of('call.incoming').map((e) => e.to)).toEqual([friend, me]);
     });
 
     it('ends as busy a call whose last ringing invitee went missing while the others were busy', async () => {

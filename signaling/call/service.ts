@@ -16,6 +16,7 @@ import type { Metrics } from '../metrics.ts';
 import type { RateLimiter } from '../ratelimit/limiter.ts';
 import { enforceLimit } from '../ratelimit/enforce.ts';
 import type { Connection } from '../ws/connection.ts';
+import type { Relations } from '../requests/relations.ts';
 
 interface Joined {
   peerId: string;
@@ -36,7 +37,18 @@ export class CallService {
   private timers: NodeJS.Timeout[] = [];
 
   constructor(
-    private readonly deps: { config: Config; calls: CallStore; registry: SfuRegistry; sfu: SfuClient; events: Events; limiter: RateLimiter; metrics: Metrics; log: Logger },
+    private readonly deps: {
+      config: Config;
+      calls: CallStore;
+      registry: SfuRegistry;
+      sfu: SfuClient;
+      events: Events;
+      limiter: RateLimiter;
+      metrics: Metrics;
+      /** Invitees who blocked the caller are not rung (see startCall). */
+      relations: Pick<Relations, 'get'>;
+      log: Logger;
+    },
   ) {
     deps.sfu.onEvent((frame) => this.mediaEvent(frame));
   }
@@ -61,6 +73,10 @@ export class CallService {
     if (invitees.length === 0) throw new BlockRtcError('BAD_REQUEST', 'Invite at least one other address');
     if (invitees.length + 1 > config.calls.maxParticipants) throw new BlockRtcError('TOO_MANY_PARTICIPANTS', `At most ${config.calls.maxParticipants} participants`);
     await enforceLimit(this.deps.limiter, this.deps.metrics, { name: 'call', metric: 'calls', id: conn.address, rule: config.limits.calls, message: 'Too many calls started; wait a moment' });
+    // An invitee who blocked the caller is recorded as rung but never hears it: its ring
+    // expires as `missed`, exactly what the caller sees of someone offline, so the block
+    // stays hidden. Asked before anything is stored, so a failure leaves no call behind.
+    const silenced = await this.blockedCaller(conn.address, invitees);
     // Invitees already in a call, or rung by too many calls at once, are marked busy.
     const created = await calls.createLimited(req.kind, conn.address, invitees, {
       maxPerCaller: config.calls.maxRingingPerCaller,
@@ -77,10 +93,15 @@ export class CallService {
     await calls.setPlacement(call.id, placement.node, placement.worker);
     const ringing = invitees.filter((a) => !busy.has(a));
     const expiresAt = new Date(Date.now() + config.calls.ringTimeoutMs).toISOString();
-    for (const a of ringing) this.publish(a, 'call.incoming', { callId: call.id, from: conn.address, kind: req.kind, participants: [conn.address, ...invitees], expiresAt });
+    for (const a of ringing) if (!silenced.has(a)) this.publish(a, 'call.incoming', { callId: call.id, from: conn.address, kind: req.kind, participants: [conn.address, ...invitees], expiresAt });
     if (ringing.length === 0) await this.end(call.id, 'busy');
     const state = await calls.get(call.id);
     return { callId: call.id, participants: state!.participants.map(toParticipant) };
+  }
+
+  private async blockedCaller(caller: string, invitees: string[]): Promise<Set<string>> {
+    const relations = await Promise.all(invitees.map((a) => this.deps.relations.get(caller, a)));
+    return new Set(invitees.filter((_, i) => relations[i]!.blockedByPeer));
   }
 
   async accept(conn: Connection, req: Request<'call.accept'>): Promise<ResultMap['call.accept']> {

@@ -13,6 +13,8 @@ import { MemoryRateLimiter } from '../ratelimit/memory.ts';
 import type { Connection } from '../ws/connection.ts';
 import { ChatService } from './service.ts';
 import type { GroupCommitWriter } from './writer.ts';
+import { openRelations } from '../../testkit/fakes.ts';
+import type { Relations } from '../requests/relations.ts';
 
 const me = Wallet.createRandom().address;
 const peer = Wallet.createRandom().address;
@@ -31,12 +33,13 @@ const stored = (id: bigint, over: Partial<StoredMessage> = {}): StoredMessage =>
   createdAt: new Date(Number(id) * 1000),
   deliveredAt: null,
   readAt: null,
+  withheld: false,
   attachment: null,
   ...over,
 });
 
 /** The service over in-process fakes; each records what it was asked. */
-function setup(opts: { outcome?: InsertOutcome; pending?: number; attachments?: AttachmentMeta[]; publishFails?: boolean; limit?: number } = {}) {
+function setup(opts: { outcome?: InsertOutcome; pending?: number; attachments?: AttachmentMeta[]; publishFails?: boolean; limit?: number; relations?: Relations } = {}) {
   const published: { user: string; skip: string; sentAt: number; ev: string; data: Record<string, unknown> }[] = [];
   const bus = {
     publish: vi.fn(async (user: string, payload: string) => {
@@ -51,7 +54,7 @@ function setup(opts: { outcome?: InsertOutcome; pending?: number; attachments?: 
     pending: opts.pending ?? 0,
     submit: vi.fn(async (m: NewMessage) => {
       submitted.push(m);
-      return opts.outcome ?? { ok: true, id: 42n, createdAt: new Date('2030-01-01T00:00:00Z'), duplicate: false };
+      return opts.outcome ?? { ok: true, id: 42n, createdAt: new Date('2030-01-01T00:00:00Z'), duplicate: false, withheld: false };
     }),
   } as unknown as GroupCommitWriter;
   const messages = {
@@ -65,7 +68,7 @@ function setup(opts: { outcome?: InsertOutcome; pending?: number; attachments?: 
   const metrics = createMetrics();
   const log = { warn: vi.fn() } as unknown as Logger;
   const config = { limits: { messages: { limit: opts.limit ?? 100, windowMs: 60_000 }, pendingWrites: 10 } } as Config;
-  const service = new ChatService({ config, messages: messages as unknown as MessageStore, receipts: messages as unknown as MessageStore, attachments, writer, events: new Events(bus, log), limiter, metrics, log });
+  const service = new ChatService({ config, messages: messages as unknown as MessageStore, receipts: messages as unknown as MessageStore, attachments, writer, events: new Events(bus, log), limiter, metrics, relations: opts.relations ?? openRelations(), log });
   return { service, published, submitted, writer, messages, attachments, limiter, metrics, log, config };
 }
 
@@ -110,7 +113,7 @@ describe('ChatService.send', () => {
   });
 
   it('publishes a retry again (its first node may have died before publishing) without counting it, and refuses a reused client id', async () => {
-    const dup = setup({ outcome: { ok: true, id: 7n, createdAt: new Date(0), duplicate: true } });
+    const dup = setup({ outcome: { ok: true, id: 7n, createdAt: new Date(0), duplicate: true, withheld: false } });
     expect(await dup.service.send(conn, send())).toMatchObject({ id: '7', duplicate: true });
     expect(dup.published.map((p) => [p.user, p.ev, p.data.id])).toEqual([
       [peer, 'chat.message', '7'],
@@ -224,13 +227,13 @@ describe('ChatService reads and receipts', () => {
     const s = setup();
     s.messages.history.mockResolvedValueOnce([stored(9n), stored(8n)]);
     const full = await s.service.history(conn, { type: 'chat.history', id: 'h', peer: peer.toLowerCase(), before: '10', limit: 2 });
-    expect(s.messages.history).toHaveBeenLastCalledWith(conv, 10n, 2);
+    expect(s.messages.history).toHaveBeenLastCalledWith(conv, 10n, 2, me);
     expect(full.before).toBe('8');
     expect(full.messages.map((m) => m.id)).toEqual(['9', '8']);
     expect(full.messages[0]).toMatchObject({ from: me, to: peer, text: 'm9', createdAt: new Date(9000).toISOString() });
     s.messages.history.mockResolvedValueOnce([stored(3n)]);
     const last = await s.service.history(conn, { type: 'chat.history', id: 'h', peer, limit: 2 });
-    expect(s.messages.history).toHaveBeenLastCalledWith(conv, null, 2);
+    expect(s.messages.history).toHaveBeenLastCalledWith(conv, null, 2, me);
     expect(last.before).toBeNull();
   });
 
@@ -279,5 +282,63 @@ describe('ChatService reads and receipts', () => {
     const s = setup();
     expect(await s.service.typing(conn, { type: 'chat.typing', id: 't', to: peer.toLowerCase(), typing: true })).toEqual({});
     expect(s.published).toEqual([{ user: peer, skip: '', sentAt: 0, ev: 'chat.typing', data: { from: me, typing: true } }]);
+  });
+});
+
+describe('ChatService with requests and blocks', () => {
+  it('acks a withheld send as usual but publishes it only to the sender’s other devices', async () => {
+    const relations = openRelations();
+    const sent = vi.spyOn(relations, 'sent');
+    const s = setup({ outcome: { ok: true, id: 11n, createdAt: new Date(0), duplicate: false, withheld: true }, relations });
+    expect(await s.service.send(conn, send())).toEqual({ id: '11', createdAt: new Date(0).toISOString(), conversation: conv, duplicate: false });
+    expect(s.published.map((p) => [p.user, p.skip, p.ev])).toEqual([[me, 'node-1.7', 'chat.message']]);
+    // Sending accepts the peer: the cache learns it whatever the recipient did.
+    expect(sent).toHaveBeenCalledWith(me, peer);
+  });
+
+  it.each([
+    ['the reader has not accepted the sender (a request)', { accepted: false }],
+    ['the sender blocked the reader', { blockedByPeer: true }],
+    ['the reader blocked the sender', { blocking: true }],
+  ])('keeps receipts and typing from the peer when %s, still telling the reader’s own devices', async (_label, over) => {
+    const s = setup({ relations: openRelations(over) });
+    expect(await s.service.delivered(conn, { type: 'chat.delivered', id: 'd', peer, ids: ['3', '4'] })).toEqual({ updated: ['3', '4'] });
+    expect(await s.service.read(conn, { type: 'chat.read', id: 'r', peer, upTo: '6' })).toEqual({ updated: ['5', '6'] });
+    expect(await s.service.typing(conn, { type: 'chat.typing', id: 't', to: peer, typing: true })).toEqual({});
+    expect(s.published.map((p) => [p.user, p.ev, p.data.status])).toEqual([
+      [me, 'chat.receipt', 'delivered'],
+      [me, 'chat.receipt', 'read'],
+    ]);
+  });
+
+  it('leaves delivered and read times off one’s own messages to a peer that has not accepted, in history and sync', async () => {
+    const at = new Date('2030-01-05T00:00:00Z');
+    const theirs = stored(4n, { sender: peer, recipient: me, deliveredAt: at, readAt: at });
+    const mine = stored(5n, { deliveredAt: at, readAt: at });
+    for (const accepted of [false, true]) {
+      const s = setup({ relations: openRelations({ accepted }) });
+      s.messages.history.mockResolvedValueOnce([mine, theirs]);
+      s.messages.since.mockResolvedValueOnce({ messages: [theirs, mine], more: false });
+      const history = (await s.service.history(conn, { type: 'chat.history', id: 'h', peer, limit: 10 })).messages;
+      const synced = (await s.service.sync(conn, { type: 'chat.sync', id: 's', limit: 10 })).messages;
+      const shown = accepted ? at.toISOString() : null;
+      expect(history.map((m) => [m.id, m.deliveredAt, m.readAt])).toEqual([
+        ['5', shown, shown],
+        ['4', at.toISOString(), at.toISOString()],
+      ]);
+      expect(synced.map((m) => [m.id, m.readAt])).toEqual([
+        ['4', at.toISOString()],
+        ['5', shown],
+      ]);
+    }
+  });
+
+  it('answers UNAVAILABLE, not INTERNAL, when the relation cannot be read', async () => {
+    const relations = openRelations();
+    relations.get = async () => {
+      throw Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' });
+    };
+    const s = setup({ relations });
+    expect(await codeOf(s.service.typing(conn, { type: 'chat.typing', id: 't', to: peer, typing: true }))).toBe('UNAVAILABLE');
   });
 });

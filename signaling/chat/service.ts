@@ -1,9 +1,9 @@
 import { checksumAddress } from '../address.ts';
 import type { Config } from '../../config/config.ts';
 import type { AttachmentStore } from '../../db/attachments.ts';
-import { conversationKey, type MessageStore } from '../../db/messages.ts';
+import { conversationKey, type MessageStore, type StoredMessage } from '../../db/messages.ts';
 import { BlockRtcError } from '../../protocol/errors.ts';
-import type { Request, ResultMap } from '../../protocol/index.ts';
+import type { ChatMessage, Request, ResultMap } from '../../protocol/index.ts';
 import { encodeEvent } from '../../protocol/frames.ts';
 import type { Events } from '../events.ts';
 import type { Metrics } from '../metrics.ts';
@@ -11,6 +11,7 @@ import { enforceLimit } from '../ratelimit/enforce.ts';
 import type { RateLimiter } from '../ratelimit/limiter.ts';
 import { LogThrottle, type Logger } from '../../infra/logger.ts';
 import type { Connection } from '../ws/connection.ts';
+import { mayReach, type Relations } from '../requests/relations.ts';
 import { toWire } from './mapper.ts';
 import type { ReceiptMarks } from './receipts.ts';
 import { DB_RETRY_AFTER_MS, isConnectivityError, type GroupCommitWriter } from './writer.ts';
@@ -37,6 +38,8 @@ export class ChatService {
       events: Events;
       limiter: RateLimiter;
       metrics: Metrics;
+      /** Requests and blocks: who may get typing and receipts (see signaling/requests). */
+      relations: Relations;
       log?: Logger;
     },
   ) {}
@@ -95,16 +98,22 @@ export class ChatService {
     // A retry is published again: the node that stored the first attempt may have died
     // before publishing it, and receivers drop copies by id. Stored is what counts: if
     // publishing fails, the recipient is told to sync when the bus is back (Events).
-    const frame = encodeEvent('chat.message', toWire({ ...row, id: outcome.id, createdAt: outcome.createdAt, deliveredAt: null, readAt: null, attachment }));
-    this.deps.events.frame(to, frame, outcome.duplicate ? {} : { sentAt: Date.now() });
+    const frame = encodeEvent(
+      'chat.message',
+      toWire({ ...row, id: outcome.id, createdAt: outcome.createdAt, deliveredAt: null, readAt: null, withheld: false, attachment }),
+    );
+    // Withheld (the recipient blocked the sender): acknowledged as usual, published only to
+    // the sender's other devices, so the sender cannot tell it apart from an offline recipient.
+    if (!outcome.withheld) this.deps.events.frame(to, frame, outcome.duplicate ? {} : { sentAt: Date.now() });
     this.deps.events.frame(conn.address, frame, { skip: conn.id });
+    this.deps.relations.sent(conn.address, to);
     return { id: outcome.id.toString(), createdAt: outcome.createdAt.toISOString(), conversation, duplicate: outcome.duplicate };
   }
 
   async history(conn: Connection, req: Request<'chat.history'>): Promise<ResultMap['chat.history']> {
     const conversation = conversationKey(conn.address, checksumAddress(req.peer));
-    const rows = await store(this.deps.messages.history(conversation, req.before ? BigInt(req.before) : null, req.limit));
-    return { messages: rows.map(toWire), before: rows.length === req.limit ? rows[rows.length - 1]!.id.toString() : null };
+    const rows = await store(this.deps.messages.history(conversation, req.before ? BigInt(req.before) : null, req.limit, conn.address));
+    return { messages: await this.asSeenBy(conn.address, rows), before: rows.length === req.limit ? rows[rows.length - 1]!.id.toString() : null };
   }
 
   async sync(conn: Connection, req: Request<'chat.sync'>): Promise<ResultMap['chat.sync']> {
@@ -112,14 +121,14 @@ export class ChatService {
     const { messages, more } = await store(this.deps.messages.since(conn.address, after, req.limit));
     let cursor = after;
     for (const m of messages) if (cursor === null || m.id > cursor) cursor = m.id;
-    return { messages: messages.map(toWire), cursor: cursor?.toString() ?? null, more };
+    return { messages: await this.asSeenBy(conn.address, messages), cursor: cursor?.toString() ?? null, more };
   }
 
   async delivered(conn: Connection, req: Request<'chat.delivered'>): Promise<ResultMap['chat.delivered']> {
     const peer = checksumAddress(req.peer);
     const res = await store(this.deps.receipts.markDelivered(conversationKey(conn.address, peer), conn.address, req.ids.map(BigInt)));
     const ids = res.ids.map(String);
-    if (ids.length) this.receipt(conn, peer, 'delivered', ids, res.at);
+    if (ids.length) await this.receipt(conn, peer, 'delivered', ids, res.at);
     return { updated: ids };
   }
 
@@ -127,21 +136,40 @@ export class ChatService {
     const peer = checksumAddress(req.peer);
     const res = await store(this.deps.receipts.markRead(conversationKey(conn.address, peer), conn.address, peer, BigInt(req.upTo)));
     const ids = res.ids.map(String);
-    if (ids.length) this.receipt(conn, peer, 'read', ids, res.at);
+    if (ids.length) await this.receipt(conn, peer, 'read', ids, res.at);
     return { updated: ids };
   }
 
   async typing(conn: Connection, req: Request<'chat.typing'>): Promise<ResultMap['chat.typing']> {
     const to = checksumAddress(req.to);
     if (to === conn.address) throw new BlockRtcError('SELF_MESSAGE');
-    this.deps.events.toUser(to, 'chat.typing', { from: conn.address, typing: req.typing });
+    // Answered the same either way: the typist is not told whether it reached anyone.
+    if (mayReach(await store(this.deps.relations.get(conn.address, to)))) this.deps.events.toUser(to, 'chat.typing', { from: conn.address, typing: req.typing });
     return {};
   }
 
-  /** Receipts go to the sender's devices and to the reader's other devices. */
-  private receipt(conn: Connection, peer: string, status: 'delivered' | 'read', ids: string[], at: Date): void {
+  /**
+   * Receipts go to the reader's other devices, and to the sender's once the reader accepted
+   * the sender (a request gives the sender nothing) and neither blocked the other.
+   */
+  private async receipt(conn: Connection, peer: string, status: 'delivered' | 'read', ids: string[], at: Date): Promise<void> {
     const frame = encodeEvent('chat.receipt', { status, by: conn.address, ids, at: at.toISOString() });
-    this.deps.events.frame(peer, frame);
+    if (mayReach(await store(this.deps.relations.get(conn.address, peer)))) this.deps.events.frame(peer, frame);
     this.deps.events.frame(conn.address, frame, { skip: conn.id });
+  }
+
+  /**
+   * Messages as `viewer` sees them: on its own messages to a peer that has not accepted it,
+   * the delivered and read times are left out (they would be receipts by another road).
+   */
+  private async asSeenBy(viewer: string, rows: StoredMessage[]): Promise<ChatMessage[]> {
+    const peers = new Set<string>();
+    for (const m of rows) if (m.sender === viewer && (m.deliveredAt !== null || m.readAt !== null)) peers.add(m.recipient);
+    const accepted = peers.size ? await store(this.deps.relations.acceptedBy(viewer, [...peers])) : new Set<string>();
+    return rows.map((m) => {
+      const wire = toWire(m);
+      if (m.sender !== viewer || !peers.has(m.recipient) || accepted.has(m.recipient)) return wire;
+      return { ...wire, deliveredAt: null, readAt: null };
+    });
   }
 }

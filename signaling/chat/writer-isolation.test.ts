@@ -79,7 +79,7 @@ describe('GroupCommitWriter isolation', () => {
       async insertBatch(batch: NewMessage[]): Promise<InsertOutcome[]> {
         await new Promise((r) => setTimeout(r, 1));
         if (down) throw Object.assign(new Error(`connect ECONNREFUSED 127.0.0.1:5432 params: ${batch.map((m) => m.body).join(',')}`), { code: 'ECONNREFUSED' });
-        return batch.map(() => ({ ok: true, id: BigInt(++n), createdAt: new Date(), duplicate: false }));
+        return batch.map(() => ({ ok: true, id: BigInt(++n), createdAt: new Date(), duplicate: false, withheld: false }));
       },
     } as unknown as MessageStore;
     const { log, lines } = captureLogger();

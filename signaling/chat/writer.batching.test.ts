@@ -13,7 +13,7 @@ function manualStore() {
       new Promise<InsertOutcome[]>((resolve, reject) => {
         commits.push({
           batch,
-          finish: () => resolve(batch.map((m) => ({ ok: true, id: BigInt(m.clientId.slice(1)), createdAt: new Date(0), duplicate: false }))),
+          finish: () => resolve(batch.map((m) => ({ ok: true, id: BigInt(m.clientId.slice(1)), createdAt: new Date(0), duplicate: false, withheld: false }))),
           fail: reject,
         });
       }),
@@ -57,7 +57,7 @@ describe('GroupCommitWriter batching', () => {
     expect(commits).toHaveLength(2);
     expect(writer.pending).toBe(9);
     commits[0]!.finish();
-    expect(await Promise.all(results.slice(0, 3))).toEqual([0n, 1n, 2n].map((id) => ({ ok: true, id, createdAt: new Date(0), duplicate: false })));
+    expect(await Promise.all(results.slice(0, 3))).toEqual([0n, 1n, 2n].map((id) => ({ ok: true, id, createdAt: new Date(0), duplicate: false, withheld: false })));
     expect(writer.pending).toBe(6);
     await turn();
     expect(commits[2]!.batch.map((m) => m.clientId)).toEqual(['c6', 'c7', 'c8']);

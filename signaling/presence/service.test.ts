@@ -6,7 +6,7 @@ import type { UserStore } from '../../db/users.ts';
 import { decodeDelivery } from '../../infra/bus/bus.ts';
 import { MemoryBus } from '../../infra/bus/memory.ts';
 import { BlockRtcError } from '../../protocol/errors.ts';
-import { captureLog, fakeConnection, settle } from '../../testkit/fakes.ts';
+import { captureLog, fakeConnection, openRelations, settle } from '../../testkit/fakes.ts';
 import { Events } from '../events.ts';
 import { MemoryPresenceStore } from './memory.ts';
 import { PresenceService } from './service.ts';
@@ -84,6 +84,7 @@ function setup() {
     messages: messages as unknown as MessageStore,
     users: users as unknown as UserStore,
     events: new Events(bus, cap.log),
+    relations: openRelations(),
     log: cap.log,
   });
   return { bus, got, cap, store, contacts, users, messages, presence };
@@ -293,6 +294,7 @@ describe('PresenceService: contacts', () => {
       attachment: null,
       createdAt: new Date('2026-01-02T03:04:05.000Z'),
       deliveredAt: null,
+      withheld: false,
       readAt: null,
     });
     await t.presence.connected(fakeConnection(CAROL).conn);

@@ -6,6 +6,7 @@ import type { Contact, PresenceState, Request, ResultMap } from '../../protocol/
 import { BlockRtcError } from '../../protocol/errors.ts';
 import type { Logger } from '../../infra/logger.ts';
 import type { Events } from '../events.ts';
+import type { Relations } from '../requests/relations.ts';
 import type { Connection } from '../ws/connection.ts';
 import type { PresenceRecord, PresenceStore } from './store.ts';
 
@@ -22,6 +23,7 @@ export class PresenceService {
       messages: MessageStore;
       users: UserStore;
       events: Events;
+      relations: Relations;
       log: Logger;
     },
   ) {}
@@ -64,8 +66,9 @@ export class PresenceService {
     });
   }
 
+  /** The main list: conversations the user accepted (requests are listed by requests.list). */
   async listContacts(conn: Connection): Promise<ResultMap['contacts.list']> {
-    const rows = await this.deps.contacts.list(conn.address);
+    const rows = await this.deps.contacts.list(conn.address, 500, 'accepted');
     return { contacts: await this.describe(conn.address, rows) };
   }
 
@@ -73,13 +76,27 @@ export class PresenceService {
     const peer = checksumAddress(req.address);
     if (peer === conn.address) throw new BlockRtcError('SELF_MESSAGE', 'You cannot add yourself as a contact');
     const { startedSharing, ...row } = await this.deps.contacts.add(conn.address, peer);
-    // The peer may have this user as a contact already and see it as unknown: tell it now.
-    if (startedSharing) this.deps.events.toUsers([peer], 'presence.update', { address: conn.address, online: true, lastSeen: null });
+    if (startedSharing) {
+      // Adding accepts a request from the peer too.
+      this.deps.relations.changed(conn.address, peer);
+      await this.startedSharing(conn.address, peer);
+    }
     const [contact] = await this.describe(conn.address, [row]);
     return { contact: contact! };
   }
 
-  private async describe(owner: string, rows: ContactRow[]): Promise<Contact[]> {
+  /**
+   * `owner` (online: it just acted) now shares its presence with `peer`, which may have it as
+   * a contact already and see it as unknown: tell it now, unless the owner blocked it.
+   */
+  async startedSharing(owner: string, peer: string): Promise<void> {
+    if ((await this.deps.contacts.sharingWith(peer, [owner])).has(owner)) {
+      this.deps.events.toUsers([peer], 'presence.update', { address: owner, online: true, lastSeen: null });
+    }
+  }
+
+  /** Conversation rows as the wire's contacts: presence as `owner` may see it, last message, unread. */
+  async describe(owner: string, rows: ContactRow[]): Promise<Contact[]> {
     if (rows.length === 0) return [];
     const [presence, last] = await Promise.all([
       this.query(owner, rows.map((r) => r.peer)),
