@@ -40,7 +40,6 @@ export class ChatView {
   private composer: Composer | null = null;
   private readonly head: HeadActions = {
     back: () => this.el.classList.remove('has-conv'),
-    redraw: () => this.renderConversation(),
     toggleMembers: () => this.togglePanel(),
     open: (key) => this.openConversation(key),
   };
@@ -117,14 +116,15 @@ export class ChatView {
       requests.on('resolved', ({ address, action, contact }) => {
         if (contact) this.upsertContact(contact);
         // Accepted on another device: the contact list has it now.
-        else if (action === 'accepted') void this.client.chat.listContacts().then((list) => list.forEach((c) => this.upsertContact(c)), () => undefined);
+        else if (action === 'accepted') void this.reloadContacts();
         if (this.open === address) this.renderConversation();
       }),
       blocks.on('change', ({ address }) => {
         this.renderContacts();
         if (this.open === address) this.renderConversation();
       }),
-      engine.signal.on('signal.open', ({ reconnect }) => reconnect && void this.loadContacts()),
+      // Groups, requests and blocks list themselves again after a reconnect (SDK); contacts here.
+      engine.signal.on('signal.open', ({ reconnect }) => reconnect && void this.reloadContacts()),
       // The "join the call" banner of an open group depends on whether I am in that call.
       client.calls.on('session', () => this.refreshOpenGroup()),
       client.calls.on('session-ended', () => this.refreshOpenGroup()),
@@ -144,6 +144,11 @@ export class ChatView {
     // The side lists are not worth failing the contact list for; each shows what it got.
     const side = (p: Promise<unknown>, what: string) => p.catch((err: unknown) => toast(`Could not load ${what}: ${(err as Error).message}`));
     const [list] = await Promise.all([chat.listContacts(), side(groups.list(), 'groups'), side(requests.list(), 'requests'), side(blocks.list(), 'blocks')]);
+    for (const c of list) this.upsertContact(c);
+  }
+
+  private async reloadContacts(): Promise<void> {
+    const list = await this.client.chat.listContacts().catch(() => []);
     for (const c of list) this.upsertContact(c);
   }
 

@@ -10,8 +10,6 @@ import { avatar, h, icon, shortAddress, toast } from './ui.ts';
 export interface HeadActions {
   /** Narrow screens: back to the list. */
   back(): void;
-  /** Something the header changed needs the conversation drawn again (a block, an answer). */
-  redraw(): void;
   /** The group's name was clicked: show or hide its member list. */
   toggleMembers(): void;
   /** Open another conversation (the group after accepting its invitation). */
@@ -42,8 +40,8 @@ export function contactHeader(client: BlockRtcClient, peer: string, actions: Hea
       'data-blocked': String(blocked),
       title: blocked ? 'Unblock: their messages and calls reach you again' : 'Block: nothing they send reaches you',
       onclick: () => {
-        const action = blocked ? client.blocks.remove(peer) : client.blocks.add(peer);
-        action.then(() => actions.redraw()).catch(failed(blocked ? 'Unblock' : 'Block'));
+        // The block list's change event draws the conversation again.
+        (blocked ? client.blocks.remove(peer) : client.blocks.add(peer)).catch(failed(blocked ? 'Unblock' : 'Block'));
       },
     },
     blocked ? 'Unblock' : 'Block',
