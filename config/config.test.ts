@@ -69,3 +69,22 @@ describe('loadConfig', () => {
     expect(shown).not.toContain(':pw@');
   });
 });
+
+describe('chain settings', () => {
+  it('has no endpoints by default and ENS on chain 1', () => {
+    const c = loadConfig('signaling', base).chain;
+    expect(c.rpcUrls.size).toBe(0);
+    expect(c).toMatchObject({ rpcTimeoutMs: 5000, rpcRetries: 2, cacheTtlSec: 60, gateGraceSec: 3600, ens: { chainId: 1, registry: null, ttlSec: 900 } });
+  });
+
+  it('reads one endpoint per chain and refuses bad lists without echoing them', () => {
+    const c = loadConfig('signaling', { ...base, CHAIN_RPC_URLS: '1=https://eth.example/v3/KEY, 8453=http://base.example', ENS_REGISTRY: `0x${'1'.repeat(40)}` }).chain;
+    expect([...c.rpcUrls]).toEqual([[1, 'https://eth.example/v3/KEY'], [8453, 'http://base.example']]);
+    expect(c.ens.registry).toBe(`0x${'1'.repeat(40)}`);
+    for (const bad of ['https://eth.example', '1=ftp://x', '1=https://a,1=https://b', 'x=https://a']) {
+      expect(() => loadConfig('signaling', { ...base, CHAIN_RPC_URLS: bad })).toThrow(/CHAIN_RPC_URLS=<hidden>/);
+    }
+    expect(() => loadConfig('signaling', { ...base, ENS_REGISTRY: '0x12' })).toThrow(/ENS_REGISTRY/);
+    expect(JSON.stringify(redactConfig(loadConfig('signaling', { ...base, CHAIN_RPC_URLS: '1=https://eth.example/v3/KEY' })))).not.toContain('KEY');
+  });
+});

@@ -99,6 +99,31 @@ export interface Config {
     /** Calls ringing one callee at once; an invitation beyond it is marked busy. */
     maxRingingPerCallee: number;
   };
+  groups: {
+    /** Members of one group (active and invited), its creator included. */
+    maxMembers: number;
+  };
+  /** JSON-RPC endpoints and what uses them: contract-wallet sign-in, ENS names, token gates. */
+  chain: {
+    /** One endpoint per accepted chain id; a chain without one has no chain features. */
+    rpcUrls: Map<number, string>;
+    /** Per JSON-RPC request; a request that takes longer counts as failed. */
+    rpcTimeoutMs: number;
+    /** Further attempts after a failed request (with backoff); a contract revert is an answer, not a failure. */
+    rpcRetries: number;
+    /** How long token balances and owners read for gates are reused. */
+    cacheTtlSec: number;
+    ens: {
+      /** The chain whose ENS registry names addresses. */
+      chainId: number;
+      /** Registry address override (a local chain); default: the one ethers knows for the chain. */
+      registry: string | null;
+      /** Names are served from cache this long, then refreshed in the background. */
+      ttlSec: number;
+    };
+    /** How long an existing member keeps gated access while the chain cannot be asked. */
+    gateGraceSec: number;
+  };
   drainTimeoutMs: number;
 }
 
@@ -113,6 +138,26 @@ function validCidr(v: string): boolean {
   const n = Number(bits);
   return /^\d+$/.test(bits) && n >= 0 && n <= (family === 4 ? 32 : 128);
 }
+
+/** `1=https://…,8453=https://…`: one JSON-RPC endpoint per chain id. */
+const rpcUrls = z
+  .string()
+  .transform((v, ctx) => {
+    const urls = new Map<number, string>();
+    for (const entry of v.split(',').map((e) => e.trim()).filter(Boolean)) {
+      const m = /^(\d+)=(https?:\/\/\S+)$/.exec(entry);
+      if (!m) {
+        ctx.addIssue({ code: 'custom', message: 'expected "<chainId>=<http(s) URL>,…", e.g. "1=https://rpc.example"' });
+        return z.NEVER;
+      }
+      if (urls.has(Number(m[1]))) {
+        ctx.addIssue({ code: 'custom', message: `chain ${m[1]} is listed twice` });
+        return z.NEVER;
+      }
+      urls.set(Number(m[1]), m[2]!);
+    }
+    return urls;
+  });
 
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 const bool = z.enum(['true', 'false', '1', '0', 'yes', 'no']).transform((v) => v === 'true' || v === '1' || v === 'yes');
@@ -288,6 +333,21 @@ export function loadConfig(mode: Mode, env: Env = process.env): Config {
       maxRingingPerCaller: read('CALL_MAX_RINGING_PER_CALLER', int(1, 1000), 3),
       maxRingingPerCallee: read('CALL_MAX_RINGING_PER_CALLEE', int(1, 1000), 5),
     },
+    groups: {
+      maxMembers: read('GROUP_MAX_MEMBERS', int(2, 100_000), 256),
+    },
+    chain: {
+      rpcUrls: read('CHAIN_RPC_URLS', rpcUrls, new Map<number, string>()),
+      rpcTimeoutMs: read('CHAIN_RPC_TIMEOUT_MS', int(100, 120_000), 5000),
+      rpcRetries: read('CHAIN_RPC_RETRIES', int(0, 10), 2),
+      cacheTtlSec: read('CHAIN_CACHE_TTL_SECONDS', int(0, 86400), 60),
+      ens: {
+        chainId: read('ENS_CHAIN_ID', int(1, 2 ** 53 - 1), 1),
+        registry: read('ENS_REGISTRY', z.string().regex(/^0x[0-9a-fA-F]{40}$/, 'expected a 0x-prefixed contract address'), '') || null,
+        ttlSec: read('ENS_CACHE_TTL_SECONDS', int(1, 7 * 86400), 900),
+      },
+      gateGraceSec: read('GATE_GRACE_SECONDS', int(0, 30 * 86400), 3600),
+    },
     drainTimeoutMs: read('DRAIN_TIMEOUT_MS', int(0, 24 * 3_600_000), 10_000),
   };
   if (config.sfu.portBase + config.sfu.workers > 65535) problems.push('SFU_PORT_BASE: SFU_PORT_BASE + SFU_WORKERS exceeds 65535');
@@ -312,5 +372,7 @@ export function redactConfig(config: Config): unknown {
     turn: { ...config.turn, secret: config.turn.secret ? '***' : null },
     redis: { ...config.redis, url: hide(config.redis.url), password: config.redis.password ? '***' : null },
     db: { ...config.db, url: hide(config.db.url) },
+    // RPC URLs often carry an API key in the path or query: only the chain ids are logged.
+    chain: { ...config.chain, rpcUrls: [...config.chain.rpcUrls.keys()] },
   };
 }

@@ -1,4 +1,4 @@
-import { and, desc, eq, sql } from 'drizzle-orm';
+import { and, desc, eq, inArray, sql } from 'drizzle-orm';
 import type { Db } from './client.ts';
 import { blocks, contacts } from './schema.ts';
 
@@ -58,6 +58,13 @@ export class BlockStore {
   async isBlocked(owner: string, other: string): Promise<boolean> {
     const rows = await this.db.select({ owner: blocks.owner }).from(blocks).where(and(eq(blocks.owner, owner), eq(blocks.blocked, other))).limit(1);
     return rows.length > 0;
+  }
+
+  /** Which of `owners` blocked `other` (one query, for adding many people to a group at once). */
+  async blockersOf(other: string, owners: string[]): Promise<Set<string>> {
+    if (owners.length === 0) return new Set();
+    const rows = await this.db.select({ owner: blocks.owner }).from(blocks).where(and(eq(blocks.blocked, other), inArray(blocks.owner, owners)));
+    return new Set(rows.map((r) => r.owner));
   }
 
   /** What the node checks before relaying typing, receipts or a ring, in one query. */

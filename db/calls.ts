@@ -60,6 +60,32 @@ export class CallStore {
     });
   }
 
+  /** A call to a group: only the caller has a row; members get theirs when they answer or join (addMember). */
+  async createForGroup(kind: CallKind, initiator: string, groupId: string): Promise<CallRow> {
+    return this.db.transaction(async (tx) => {
+      const [call] = await tx.insert(calls).values({ kind, initiator, groupId }).returning();
+      await tx.insert(callParticipants).values({ callId: call!.id, address: initiator, role: 'initiator', state: 'accepted', answeredAt: sql`now()` });
+      return call!;
+    });
+  }
+
+  /**
+   * Gives a group member a (ringing) row in its group's call unless `max` people are already
+   * in it (accepted or joined); true when the member has a row now. Serialized per call.
+   */
+  async addMember(callId: string, address: string, max: number): Promise<boolean> {
+    return this.db.transaction(async (tx) => {
+      await tx.execute(sql`select pg_advisory_xact_lock(hashtextextended(${`brtc-call-members:${callId}`}, 0))`);
+      const [n] = await tx
+        .select({ n: sql<number>`count(*)::int` })
+        .from(callParticipants)
+        .where(and(eq(callParticipants.callId, callId), inArray(callParticipants.state, ['accepted', 'joined'])));
+      if ((n?.n ?? 0) >= max) return false;
+      await tx.insert(callParticipants).values({ callId, address, role: 'invitee', state: 'ringing' }).onConflictDoNothing();
+      return true;
+    });
+  }
+
   async get(callId: string): Promise<{ call: CallRow; participants: ParticipantRow[] } | null> {
     const [call] = await this.db.select().from(calls).where(eq(calls.id, callId));
     if (!call) return null;

@@ -1,4 +1,4 @@
-import { and, desc, asc, eq, gt, isNull, lt, lte, not, or, sql } from 'drizzle-orm';
+import { and, desc, asc, eq, gt, inArray, isNull, lt, lte, not, notLike, or, sql } from 'drizzle-orm';
 import type { Connection, Db } from './client.ts';
 import { attachments, messages } from './schema.ts';
 
@@ -114,7 +114,9 @@ const selection = {
   attMime: attachments.mime,
   attSize: attachments.size,
 };
-interface Row extends NewMessage {
+interface Row extends Omit<NewMessage, 'kind'> {
+  /** `system` rows exist only in group conversations, which this store does not read. */
+  kind: Kind | 'system';
   id: bigint;
   createdAt: Date;
   deliveredAt: Date | null;
@@ -131,7 +133,7 @@ function toStored(r: Row): StoredMessage {
     sender: r.sender,
     recipient: r.recipient,
     clientId: r.clientId,
-    kind: r.kind,
+    kind: r.kind as Kind,
     body: r.body,
     attachmentId: r.attachmentId,
     createdAt: r.createdAt,
@@ -145,7 +147,8 @@ function toStored(r: Row): StoredMessage {
 /**
  * One statement (its own transaction, one round trip): insert the batch in order, skip
  * retried keys, and fold the new rows into both sides' conversation list rows; the sender's
- * row starts (and stays) sharing its presence with the recipient. The contacts
+ * row starts (and stays) sharing its presence with the recipient. Group rows (`g:…`) touch no
+ * contact row: a group's list entry reads its newest row, and receipts are member cursors. The contacts
  * are upserted sorted so concurrent batches lock rows in the same order.
  *
  * A message to someone who blocked its sender is stored withheld and left out of the
@@ -157,16 +160,18 @@ with input as (
   select * from unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::uuid[])
     with ordinality as t(conversation, sender, recipient, client_id, kind, body, attachment_id, ord)
 ), ins as (
-  insert into messages (conversation, sender, recipient, client_id, kind, body, attachment_id, withheld)
-  select i.conversation, i.sender, i.recipient, i.client_id, i.kind, i.body, i.attachment_id,
+  insert into messages (conversation, sender, recipient, client_id, kind, body, attachment_id, delivered_at, read_at, withheld)
+  select i.conversation, i.sender, i.recipient, i.client_id, i.kind, i.body, i.attachment_id, g.at, g.at,
     exists (select 1 from blocks b where b.owner = i.recipient and b.blocked = i.sender)
-  from input i order by i.ord
+  from input i cross join lateral (select case when i.conversation like 'g:%' then now() end as at) g order by i.ord
   on conflict (conversation, sender, client_id) do nothing
   returning id, conversation, sender, recipient, client_id, created_at, withheld
+), pair as (
+  select * from ins where conversation not like 'g:%'
 ), sides as (
-  select sender as owner, recipient as peer, id, created_at, 0 as unread, true as shares from ins
+  select sender as owner, recipient as peer, id, created_at, 0 as unread, true as shares from pair
   union all
-  select recipient, sender, id, created_at, 1, false from ins where not withheld
+  select recipient, sender, id, created_at, 1, false from pair where not withheld
 ), contact_rows as (
   insert into contacts (owner, peer, last_message_id, last_message_at, unread, shares_presence)
   select owner, peer, max(id), max(created_at), sum(unread)::int, bool_or(shares) from sides group by owner, peer order by owner, peer
@@ -273,7 +278,14 @@ export class MessageStore {
       .select(selection)
       .from(messages)
       .leftJoin(attachments, eq(attachments.id, messages.attachmentId))
-      .where(and(or(and(eq(messages.recipient, address), eq(messages.withheld, false)), eq(messages.sender, address)), after !== null ? gt(messages.id, after) : undefined))
+      .where(
+        and(
+          or(and(eq(messages.recipient, address), eq(messages.withheld, false)), eq(messages.sender, address)),
+          // Group rows the address sent are synced with its groups (GroupStore.since).
+          notLike(messages.conversation, 'g:%'),
+          after !== null ? gt(messages.id, after) : undefined,
+        ),
+      )
       .orderBy(asc(messages.id))
       .limit(limit + 1);
     const more = page.length > limit;

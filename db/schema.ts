@@ -24,15 +24,21 @@ export const messages = pgTable(
   'messages',
   {
     id: bigserial('id', { mode: 'bigint' }).notNull(),
-    /** The two addresses, sorted and joined with ':'. */
+    /** The two addresses, sorted and joined with ':'; for a group `g:<group id>`. */
     conversation: text('conversation').notNull(),
     sender: text('sender').notNull(),
+    /** The peer; for a group message the conversation key `g:<group id>` (one row per message, not per member). */
     recipient: text('recipient').notNull(),
     clientId: text('client_id').notNull(),
-    kind: text('kind', { enum: ['text', 'audio', 'video'] }).notNull(),
+    /** `system`: a group's membership or settings change, described by the JSON in `body`. */
+    kind: text('kind', { enum: ['text', 'audio', 'video', 'system'] }).notNull(),
     body: text('body'),
     attachmentId: uuid('attachment_id'),
     createdAt: ts('created_at').notNull().defaultNow(),
+    /**
+     * 1:1 receipts. Group rows get both at insert: their receipts are per-member cursors
+     * (group_members), and being set keeps them out of the partial receipt indexes below.
+     */
     deliveredAt: ts('delivered_at'),
     readAt: ts('read_at'),
     /**
@@ -109,8 +115,14 @@ export const calls = pgTable(
     endReason: text('end_reason'),
     sfuNode: text('sfu_node'),
     sfuWorker: integer('sfu_worker'),
+    /** Set for a call started to a group: its members may join while it runs. */
+    groupId: uuid('group_id'),
   },
-  (t) => [index('calls_open').on(t.createdAt).where(sql`ended_at is null`), index('calls_initiator_open').on(t.initiator).where(sql`ended_at is null`)],
+  (t) => [
+    index('calls_open').on(t.createdAt).where(sql`ended_at is null`),
+    index('calls_initiator_open').on(t.initiator).where(sql`ended_at is null`),
+    index('calls_group_open').on(t.groupId).where(sql`ended_at is null and group_id is not null`),
+  ],
 );
 
 export const callParticipants = pgTable(
@@ -135,4 +147,40 @@ export const callParticipants = pgTable(
     index('call_participants_ringing').on(t.invitedAt).where(sql`state = 'ringing'`),
     index('call_participants_joined').on(t.address).where(sql`state = 'joined'`),
   ],
+);
+
+/** A group conversation; its messages are rows of `messages` with conversation `g:<id>`. */
+export const groups = pgTable('groups', {
+  id: uuid('id').primaryKey().defaultRandom(),
+  name: text('name').notNull(),
+  description: text('description'),
+  /** An emoji or a colour `#rrggbb`. */
+  picture: text('picture'),
+  createdBy: text('created_by').notNull(),
+  createdAt: ts('created_at').notNull().defaultNow(),
+});
+
+/**
+ * One row per (group, address) that was ever invited or added. What a member may see is the
+ * id range [joined_from, visible_until] of the group's messages: from its join (system)
+ * message to its removal/leave message, open-ended while active. Receipts are two cursors per
+ * member, so reading never writes per message.
+ */
+export const groupMembers = pgTable(
+  'group_members',
+  {
+    groupId: uuid('group_id').notNull(),
+    address: text('address').notNull(),
+    role: text('role', { enum: ['admin', 'member'] }).notNull(),
+    /** active | invited (must accept) | declined | left | removed */
+    state: text('state', { enum: ['active', 'invited', 'declined', 'left', 'removed'] }).notNull(),
+    addedBy: text('added_by').notNull(),
+    /** When the row reached its state (joined, invited, left…). */
+    since: ts('since').notNull().defaultNow(),
+    joinedFrom: bigint('joined_from', { mode: 'bigint' }),
+    visibleUntil: bigint('visible_until', { mode: 'bigint' }),
+    deliveredUpTo: bigint('delivered_upto', { mode: 'bigint' }).notNull().default(sql`0`),
+    readUpTo: bigint('read_upto', { mode: 'bigint' }).notNull().default(sql`0`),
+  },
+  (t) => [primaryKey({ columns: [t.groupId, t.address] }), index('group_members_address').on(t.address, t.groupId)],
 );

@@ -60,6 +60,12 @@ export const ERRORS = {
   GROUP_FULL: { status: 409, message: 'The group has reached its member limit' },
   GROUP_NOT_INVITED: { status: 409, message: 'You have no pending invitation to this group' },
   GROUP_MEMBER_NOT_FOUND: { status: 404, message: 'That address is not a member of this group' },
+  GROUP_LAST_ADMIN: { status: 409, message: 'A group needs an admin: promote another member first' },
+  // Chain (JSON-RPC endpoints from CHAIN_RPC_URLS)
+  CHAIN_NOT_CONFIGURED: { status: 501, message: 'This server has no JSON-RPC endpoint for that chain (CHAIN_RPC_URLS)' },
+  CHAIN_UNAVAILABLE: { status: 503, message: 'The chain cannot be asked right now (the RPC endpoint failed or timed out); try again' },
+  ENS_NAME_NOT_FOUND: { status: 404, message: 'The ENS name does not resolve to an address' },
+  GATE_NOT_MET: { status: 403, message: 'You do not hold the tokens this requires' },
   // Protection and lifecycle
   RATE_LIMITED: { status: 429, message: 'Too many requests; slow down' },
   POLICY_VIOLATION: { status: 400, message: 'Connection closed for repeated abuse', close: 1008 },
@@ -75,7 +81,7 @@ export interface ErrorBody {
   message: string;
   /** Field-level problems for INVALID_FIELDS. */
   details?: { path: string; message: string }[];
-  /** For RATE_LIMITED and UNAVAILABLE: when to try again. */
+  /** For RATE_LIMITED, UNAVAILABLE and CHAIN_UNAVAILABLE: when to try again. */
   retryAfterMs?: number;
 }
 

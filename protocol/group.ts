@@ -9,8 +9,11 @@ import { messageKind, storableString, type MessageKind } from './chat.ts';
  */
 
 const id = z.string().min(1).max(64);
-/** A group's id (uuid); its conversation key is `g:<id>`. */
-export const groupId = z.string().uuid();
+/** A group's id (uuid, lower-cased: it names the group's bus channel); its conversation key is `g:<id>`. */
+export const groupId = z
+  .string()
+  .uuid()
+  .transform((v) => v.toLowerCase());
 
 /** Longest member list one request may carry (the configured group limit still applies). */
 export const MAX_MEMBERS_PER_REQUEST = 1000;

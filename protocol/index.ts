@@ -5,6 +5,7 @@ import * as session from './session.ts';
 import * as call from './call.ts';
 import * as requests from './requests.ts';
 import * as group from './group.ts';
+import * as ens from './ens.ts';
 import type { ErrorBody } from './errors.ts';
 
 export * from './common.ts';
@@ -18,6 +19,9 @@ export type * from './call.ts';
 export type { MessageRequest, BlockEntry, BlocksChangedEvent, RequestsChangedEvent } from './requests.ts';
 export type * from './group.ts';
 export { MAX_MEMBERS_PER_REQUEST } from './group.ts';
+export type { EnsNameEntry, EnsNamesResult, EnsResolveResult } from './ens.ts';
+export { MAX_ENS_BATCH } from './ens.ts';
+export { tokenGate, gateRule, type TokenGate, type GateRule } from './gates.ts';
 
 /** Every request a client may send, keyed on `type`. */
 export const requestSchemas = {
@@ -72,6 +76,8 @@ export const requestSchemas = {
   'group.receipts': group.groupReceipts,
   'group.typing': group.groupTyping,
   'group.call': group.groupCall,
+  'ens.names': ens.ensNames,
+  'ens.resolve': ens.ensResolve,
 } as const;
 
 export type RequestType = keyof typeof requestSchemas;
@@ -114,6 +120,8 @@ export interface ResultMap extends group.GroupResults {
   'blocks.list': { blocks: requests.BlockEntry[] };
   'blocks.add': { block: requests.BlockEntry };
   'blocks.remove': { removed: boolean };
+  'ens.names': ens.EnsNamesResult;
+  'ens.resolve': ens.EnsResolveResult;
 }
 
 /** Server-pushed events. */

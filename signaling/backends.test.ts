@@ -4,7 +4,7 @@ import { REDIS_URL, clearPrefix, testPrefix } from '../testkit/redis.ts';
 import { MemoryNonceStore } from './auth/nonces/memory.ts';
 import { RedisNonceStore } from './auth/nonces/redis.ts';
 import type { NonceStore } from './auth/nonces/store.ts';
-import { encodeDelivery, decodeDelivery, type Bus } from '../infra/bus/bus.ts';
+import { controlBody, decodeGroupDelivery, encodeControl, encodeDelivery, decodeDelivery, encodeGroupDelivery, type Bus } from '../infra/bus/bus.ts';
 import { MemoryBus } from '../infra/bus/memory.ts';
 import { RedisBus } from '../infra/bus/redis.ts';
 import { MemoryPresenceStore } from './presence/memory.ts';
@@ -51,6 +51,14 @@ describe('delivery payloads', () => {
     expect(decodeDelivery(encodeDelivery(frame, 'n1.5', 42))).toEqual({ skip: 'n1.5', sentAt: 42, frame });
     expect(decodeDelivery(encodeDelivery(frame))).toEqual({ skip: '', sentAt: 0, frame });
   });
+  it('round-trip group deliveries (with the excepted member) and tell control payloads apart', () => {
+    const frame = JSON.stringify({ ev: 'x', data: { text: 'a\nb c' } });
+    expect(decodeGroupDelivery(encodeGroupDelivery(frame, 'n1.5', 42, '0xA'))).toEqual({ skip: 'n1.5', sentAt: 42, except: '0xA', frame });
+    expect(decodeGroupDelivery(encodeGroupDelivery(frame))).toEqual({ skip: '', sentAt: 0, except: '', frame });
+    expect(controlBody(encodeControl('{"join":"g"}'))).toBe('{"join":"g"}');
+    expect(controlBody(encodeDelivery(frame))).toBeNull();
+    expect(controlBody(encodeDelivery(frame, 'n1.5'))).toBeNull();
+  });
 });
 
 describe.each(['memory', 'redis'] as const)('%s backends', (kind) => {
@@ -73,6 +81,30 @@ describe.each(['memory', 'redis'] as const)('%s backends', (kind) => {
     await bus.publish('0xM', 'm2');
     await marked('m2');
     expect(got.filter(([u]) => u !== '0xM')).toEqual([['0xA', 'one']]);
+    await bus.close();
+  });
+
+  it('bus delivers group channels apart from user channels, to subscribed groups only', async () => {
+    const bus = impl.bus();
+    const users: [string, string][] = [];
+    const groups: [string, string][] = [];
+    bus.onDeliver((u, p) => users.push([u, p]));
+    bus.onGroupDeliver((g, p) => groups.push([g, p]));
+    const marked = (m: string) => expect.poll(() => groups.some(([g, p]) => g === 'gm' && p === m), { timeout: 5_000, interval: 10 }).toBe(true);
+    await bus.subscribe('ga');
+    await bus.subscribeGroup('ga');
+    await bus.subscribeGroup('gm');
+    await bus.publishGroup('ga', 'to the group');
+    await bus.publishGroup('gb', 'not mine');
+    await bus.publishGroup('gm', 'm1');
+    await marked('m1');
+    await bus.unsubscribeGroup('ga');
+    await bus.publishGroup('ga', 'after');
+    await bus.publishGroup('gm', 'm2');
+    await marked('m2');
+    expect(groups.filter(([g]) => g !== 'gm')).toEqual([['ga', 'to the group']]);
+    // A user and a group of the same name are different channels.
+    expect(users).toEqual([]);
     await bus.close();
   });
 
@@ -156,5 +188,26 @@ describe('redis presence sweep', () => {
     expect(q.get('0xGone')).toEqual({ online: false, lastSeen: now });
     expect(q.get('0xBoth')!.online).toBe(true);
     expect(await alive.sweep(now + 100)).toEqual([]);
+  });
+});
+
+describe('redis bus after its subscriber connection drops', () => {
+  it('subscribes user and group channels again, then calls every recover handler', async () => {
+    const sub = redis();
+    const bus = new RedisBus(redis(), sub, keys);
+    const got: string[] = [];
+    bus.onDeliver((u, p) => got.push(`${u}:${p}`));
+    bus.onGroupDeliver((g, p) => got.push(`${g}:${p}`));
+    let recovered = 0;
+    bus.onRecover(() => recovered++);
+    bus.onRecover(() => recovered++);
+    await bus.subscribe('0xR');
+    await bus.subscribeGroup('gr');
+    sub.disconnect(true);
+    await expect.poll(() => recovered, { timeout: 10_000, interval: 20 }).toBe(2);
+    await bus.publish('0xR', 'u');
+    await bus.publishGroup('gr', 'g');
+    await expect.poll(() => got.sort(), { timeout: 5_000, interval: 10 }).toEqual(['0xR:u', 'gr:g']);
+    await bus.close();
   });
 });

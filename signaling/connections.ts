@@ -1,6 +1,6 @@
 import { CLOSE } from '../protocol/errors.ts';
 import type { Bus } from '../infra/bus/bus.ts';
-import { CONTROL_MARK, decodeDelivery } from '../infra/bus/bus.ts';
+import { controlBody, decodeDelivery } from '../infra/bus/bus.ts';
 import type { Connection } from './ws/connection.ts';
 import type { Metrics } from './metrics.ts';
 import type { Logger } from '../infra/logger.ts';
@@ -12,7 +12,8 @@ import type { Logger } from '../infra/logger.ts';
 export class Connections {
   private readonly byUser = new Map<string, Set<Connection>>();
   private count = 0;
-  private control: (user: string, body: string) => void = () => undefined;
+  /** Handlers of node-to-node notes (`encodeControl`); each ignores bodies that are not its own. */
+  private readonly controls: ((user: string, body: string) => void)[] = [];
 
   constructor(
     private readonly bus: Bus,
@@ -35,7 +36,7 @@ export class Connections {
 
   /** Node-to-node notes published on the channel of a user this node holds (`encodeControl`). */
   onControl(handler: (user: string, body: string) => void): void {
-    this.control = handler;
+    this.controls.push(handler);
   }
 
   get size(): number {
@@ -81,13 +82,19 @@ export class Connections {
   }
 
   private deliver(user: string, payload: string): void {
-    if (payload.startsWith(CONTROL_MARK)) {
-      this.control(user, payload.slice(CONTROL_MARK.length));
+    const body = controlBody(payload);
+    if (body !== null) {
+      for (const handle of this.controls) handle(user, body);
       return;
     }
+    const { skip, sentAt, frame } = decodeDelivery(payload);
+    this.write(user, frame, skip, sentAt);
+  }
+
+  /** Writes a frame to this node's connections of `user` (except `skip`). */
+  write(user: string, frame: string, skip: string, sentAt: number): void {
     const set = this.byUser.get(user);
     if (!set) return;
-    const { skip, sentAt, frame } = decodeDelivery(payload);
     for (const conn of set) {
       if (conn.id === skip || conn.closed) continue;
       if (conn.ws.bufferedAmount > this.maxBufferedBytes) {

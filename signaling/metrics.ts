@@ -32,6 +32,13 @@ export function createMetrics() {
     authFailures: new Counter({ name: 'blockrtc_auth_failures_total', help: 'Failed sign-ins and rejected tokens', labelNames: ['code'] as const, registers: [registry] }),
     rateLimited: new Counter({ name: 'blockrtc_rate_limited_total', help: 'Requests refused by a rate limit', labelNames: ['limit'] as const, registers: [registry] }),
     requestErrors: new Counter({ name: 'blockrtc_ws_request_errors_total', help: 'Requests answered with an error', labelNames: ['code'] as const, registers: [registry] }),
+    busPublishes: new Counter({
+      name: 'blockrtc_bus_publishes_total',
+      help: 'Events published on the bus, by channel kind (a group message is one group publish whatever its size)',
+      labelNames: ['channel'] as const,
+      registers: [registry],
+    }),
+    groupChannels: new Gauge({ name: 'blockrtc_group_channels', help: 'Group channels this node subscribes to (it holds a connection of a member)', registers: [registry] }),
     draining: new Gauge({ name: 'blockrtc_draining', help: '1 while the node drains', registers: [registry] }),
   };
   return m;

@@ -6,6 +6,7 @@ import { BlockStore } from '../db/blocks.ts';
 import { CallStore } from '../db/calls.ts';
 import type { Database } from '../db/client.ts';
 import { ContactStore } from '../db/contacts.ts';
+import { GroupStore } from '../db/groups.ts';
 import { MessageStore } from '../db/messages.ts';
 import { UserStore } from '../db/users.ts';
 import type { Logger } from '../infra/logger.ts';
@@ -15,12 +16,17 @@ import { SessionService } from './auth/session-service.ts';
 import { TokenService } from './auth/tokens.ts';
 import { createBackends, createMediaClient, type Backends } from './backends.ts';
 import { callHandlers } from './call/handlers.ts';
+import { createChain, type Chain } from './chain/create.ts';
+import { ensHandlers } from './chain/handlers.ts';
 import { CallService } from './call/service.ts';
 import { chatHandlers } from './chat/handlers.ts';
 import { ChatService } from './chat/service.ts';
 import { GroupCommitWriter } from './chat/writer.ts';
 import { ReceiptWriter } from './chat/receipts.ts';
 import { drainConnections } from './drain.ts';
+import { GroupFanout } from './group/fanout.ts';
+import { groupHandlers } from './group/handlers.ts';
+import { GroupService } from './group/service.ts';
 import { Events } from './events.ts';
 import { startHousekeeping } from './housekeeping.ts';
 import { authRoutes } from './http/auth.ts';
@@ -45,6 +51,8 @@ export interface SignalingNode {
   readonly app: FastifyInstance;
   readonly metrics: Metrics;
   readonly backends: Backends;
+  /** Chain reads: contract-wallet sign-in, ENS names, token gates. */
+  readonly chain: Chain;
   /** Refuses new work, tells clients to reconnect elsewhere, finishes writes; bounded by DRAIN_TIMEOUT_MS. */
   drain(reason?: string): Promise<void>;
   close(): Promise<void>;
@@ -72,7 +80,7 @@ export async function startSignaling({ config, database, log, extend, backends: 
   const contacts = new ContactStore(db);
   const attachments = new AttachmentStore(db);
   const tokens = new TokenService(config.auth.jwtSecret, config.auth.tokenTtlSec);
-  const events = new Events(backends.bus, log);
+  const events = new Events(backends.bus, log, metrics);
   const writer = new GroupCommitWriter(new MessageStore(database.writer), metrics, 500, 2, log);
   const connections = new Connections(backends.bus, metrics, log, config.ws.maxBufferedBytes);
   const auth = new SessionService(
@@ -83,17 +91,53 @@ export async function startSignaling({ config, database, log, extend, backends: 
   );
   const blocks = new BlockStore(db);
   const relations = createRelations({ bus: backends.bus, connections, blocks, contacts, log });
-  const chat = new ChatService({ config, messages, receipts: new ReceiptWriter(messages), attachments, writer, events, limiter: backends.limiter, metrics, relations, log });
+  const groupStore = new GroupStore(database);
+  const fanout = new GroupFanout({ bus: backends.bus, connections, activeGroupIds: (a) => groupStore.activeGroupIds(a), metrics, log });
+  const groups = new GroupService({ config, groups: groupStore, blockersOf: (adder, invitees) => blocks.blockersOf(adder, invitees), attachments, writer, events, fanout, limiter: backends.limiter, metrics, log });
+  const chat = new ChatService({
+    config,
+    messages,
+    receipts: new ReceiptWriter(messages),
+    attachments,
+    writer,
+    events,
+    limiter: backends.limiter,
+    metrics,
+    relations,
+    log,
+    groupSync: (a, after, limit) => groups.since(a, after, limit),
+  });
   const presence = new PresenceService({ store: backends.presence, contacts, messages, users, events, relations, log });
   const requests = new RequestsService({ contacts, blocks, presence, relations, events });
   const sfu = await createMediaClient(config, backends, localSfu);
-  const calls = new CallService({ config, calls: new CallStore(db), registry: backends.registry, sfu, events, limiter: backends.limiter, metrics, relations, log });
+  const chain = createChain(config, log);
+  const calls = new CallService({
+    config,
+    calls: new CallStore(db),
+    registry: backends.registry,
+    sfu,
+    events,
+    limiter: backends.limiter,
+    metrics,
+    relations,
+    log,
+    isGroupMember: (g, a) => groups.isActiveMember(g, a),
+  });
   calls.start();
 
   let draining = false;
   /** Disconnect bookkeeping still running: closing waits for it before the stores go. */
   const disconnecting = new Set<Promise<void>>();
-  const handlers: Handlers = { ...chatHandlers(chat), ...presenceHandlers(presence), ...sessionHandlers(auth), ...callHandlers(calls), ...requestsHandlers(requests) };
+  const handlers: Handlers = {
+    ...chatHandlers(chat),
+    ...presenceHandlers(presence),
+    ...sessionHandlers(auth),
+    ...callHandlers(calls),
+    ...requestsHandlers(requests),
+    ...groupHandlers(groups),
+    ...ensHandlers(chain.ens),
+    'group.call': (c, r) => calls.startGroupCall(c, r, { requireActive: (g, a) => groups.requireActive(g, a), activeCall: (g) => groupStore.activeCall(g) }),
+  };
   const dispatcher = new Dispatcher(handlers, config.limits.framesPerSec, metrics, log);
   const gateway = new Gateway(
     config,
@@ -105,6 +149,8 @@ export async function startSignaling({ config, database, log, extend, backends: 
         await connections.add(conn);
         // Relation notes published while this user had no connection here never came.
         relations.forget(conn.address);
+        // Its groups' channels are subscribed before the client hears hello, like its own.
+        await fanout.connected(conn.address);
         await presence.connected(conn);
       },
       closed: (conn) => {
@@ -113,6 +159,7 @@ export async function startSignaling({ config, database, log, extend, backends: 
           // other nodes, so users who reconnect elsewhere never flicker offline.
           calls.connectionClosed(conn);
           await connections.remove(conn, draining);
+          fanout.disconnected(conn.address);
           if (!draining) await presence.disconnected(conn);
         })();
         disconnecting.add(done);
@@ -127,8 +174,18 @@ export async function startSignaling({ config, database, log, extend, backends: 
   const app = Fastify({ trustProxy: proxyTrust(config.http.trustProxy), bodyLimit: 16 * 1024, frameworkErrors });
   installErrorHandler(app, log);
   installCors(app, config.http.allowedOrigins);
-  authRoutes(app, { config, nonces: backends.nonces, sessions: auth, users, limiter: backends.limiter, metrics });
-  mediaRoutes(app, { config, sessions: auth, attachments, limiter: backends.limiter, metrics });
+  authRoutes(app, { config, nonces: backends.nonces, sessions: auth, users, limiter: backends.limiter, metrics, wallets: chain.signatures });
+  mediaRoutes(app, {
+    config,
+    sessions: auth,
+    attachments,
+    limiter: backends.limiter,
+    metrics,
+    groups: {
+      isActiveMember: (g, a) => groups.isActiveMember(g, a),
+      canSee: (id, g, a) => groupStore.canSeeAttachment(id, g, a),
+    },
+  });
   healthRoutes(app, { draining: () => draining, checks: { database: () => database.ping(), ...(backends.kind === 'redis' ? { redis: () => backends.ping() } : {}) } });
   webAppRoutes(app, config);
   if (extend) await extend(app);
@@ -146,6 +203,7 @@ export async function startSignaling({ config, database, log, extend, backends: 
     app,
     metrics,
     backends,
+    chain,
     async drain(reason = 'node shutting down') {
       if (draining) return;
       draining = true;
@@ -169,6 +227,7 @@ export async function startSignaling({ config, database, log, extend, backends: 
       await Promise.allSettled([...disconnecting]);
       await app.close();
       await sfu.close();
+      chain.close();
       if (!shared) await backends.close();
     },
   };

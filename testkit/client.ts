@@ -32,6 +32,10 @@ export interface SignInOptions {
   notBefore?: string;
   /** Sign with this wallet instead (a forged signature for the claimed address). */
   signer?: HDNodeWallet;
+  /** Claim this address instead of the wallet's (a contract wallet the wallet's key owns). */
+  address?: string;
+  /** Turns the key's EIP-191 signature into what is sent (e.g. an ERC-6492 wrapper). */
+  wrapSignature?: (signature: string) => string;
 }
 
 export async function postJson<T>(url: string, body: unknown, headers: Record<string, string> = {}): Promise<{ status: number; body: T }> {
@@ -45,7 +49,7 @@ export async function signSiwe(base: string, wallet: HDNodeWallet, opts: SignInO
   if (n.status !== 200) throw new RequestError((n.body as unknown as { error: ErrorBody }).error);
   const msg = new SiweMessage({
     domain: opts.domain ?? n.body.domain,
-    address: wallet.address,
+    address: opts.address ?? wallet.address,
     statement: 'Sign in to BlockRTC',
     uri: opts.uri ?? n.body.uri,
     version: '1',
@@ -56,7 +60,8 @@ export async function signSiwe(base: string, wallet: HDNodeWallet, opts: SignInO
     ...(opts.notBefore ? { notBefore: opts.notBefore } : {}),
   });
   const message = msg.prepareMessage();
-  const signature = await (opts.signer ?? wallet).signMessage(message);
+  const signed = await (opts.signer ?? wallet).signMessage(message);
+  const signature = opts.wrapSignature ? opts.wrapSignature(signed) : signed;
   return { message, signature, nonce: n.body };
 }
 

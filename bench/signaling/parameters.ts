@@ -5,7 +5,7 @@
  */
 import { REDIS_URL } from '../../testkit/redis.ts';
 
-export const ALL_PHASES = ['idle-bare', 'idle', 'idle-multi', 'connect-rate', 'chat', 'chat-receipts'] as const;
+export const ALL_PHASES = ['idle-bare', 'idle', 'idle-multi', 'connect-rate', 'chat', 'chat-receipts', 'groups'] as const;
 export type Phase = (typeof ALL_PHASES)[number];
 
 export interface ParameterFlags {
@@ -65,6 +65,18 @@ export function benchParameters({ scale, repeats, window, rate = 5_000 }: Parame
       stepDurationMs: Math.max(3_000, 10_000 * Math.min(1, scale)),
       latencyFrom: 'scheduled' as 'sent' | 'scheduled',
       receipts: true,
+    },
+    /**
+     * Group messages over several nodes: members spread round-robin, `messages` sent at
+     * `rate` per second by `senders` members (open loop), for each group size.
+     */
+    groups: {
+      sizes: [10, 100, 1000].map((v) => Math.max(3, Math.round(v * Math.min(1, scale)))),
+      nodes: 3,
+      senders: 5,
+      messages: Math.max(10, Math.round(300 * Math.min(1, scale))),
+      rate: 50,
+      textBytes: 64,
     },
     /** Long enough that no node pushes a refreshed token during the bench. */
     tokenTtlSec: 3600,

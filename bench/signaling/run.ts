@@ -5,7 +5,7 @@
  * This file reads the flags, sets up the database and the Redis prefix, runs the phases
  * (phases/) and hands their results to the report (report.ts).
  *
- * Flags: --only=idle-bare,idle,idle-multi,connect-rate,chat,chat-receipts   --scale=0.1 (fewer connections,
+ * Flags: --only=idle-bare,idle,idle-multi,connect-rate,chat,chat-receipts,groups   --scale=0.1 (fewer connections,
  * shorter runs; for trying the bench out)   --out=path.json
  * --chat=fixed,max,steps (which chat runs)   --rate=5000 (offered msg/s of the fixed-rate runs)   --window=4 (in-flight sends per sender in the closed loop)
  * --repeats=3 (fixed-rate and closed-loop runs; the median is the figure)
@@ -22,6 +22,7 @@ import { log } from './log.ts';
 import { ALL_PHASES, benchParameters, nodeEnvBase, type Phase } from './parameters.ts';
 import { chatPhase } from './phases/chat.ts';
 import { connectRate } from './phases/connect-rate.ts';
+import { groupsPhase } from './phases/groups.ts';
 import type { BenchContext } from './phases/context.ts';
 import { idleMulti } from './phases/idle-multi.ts';
 import { idleOne } from './phases/idle.ts';
@@ -57,6 +58,7 @@ const PHASES: [Phase, string, (ctx: BenchContext) => Promise<object>][] = [
   ['connect-rate', 'connectRate', (ctx) => connectRate(ctx, 4)],
   ['chat', 'chat', (ctx) => chatPhase(ctx, 5, ctx.P.chat)],
   ['chat-receipts', 'chatReceipts', (ctx) => chatPhase(ctx, 6, ctx.P.chatReceipts)],
+  ['groups', 'groups', (ctx) => groupsPhase(ctx)],
 ];
 
 // ---- main -------------------------------------------------------------------------------

@@ -79,6 +79,7 @@ export function redisKeys(prefix: string) {
     userConns: (a: string) => `${prefix}{u:${a}}:c`,
     userSeen: (a: string) => `${prefix}{u:${a}}:seen`,
     userChannel: (a: string) => `${prefix}{u:${a}}:ev`,
+    groupChannel: (g: string) => `${prefix}{g:${g}}:ev`,
     nodeConns: (n: string) => `${prefix}{n:${n}}:conns`,
     nodeSweepLock: (n: string) => `${prefix}{n:${n}}:sweep`,
     nodes: () => `${prefix}nodes:signaling`,

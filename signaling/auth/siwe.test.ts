@@ -1,8 +1,13 @@
-import { Wallet } from 'ethers';
+import { Wallet, hashMessage } from 'ethers';
 import { SiweMessage } from 'siwe';
 import { describe, expect, it } from 'vitest';
 import { BlockRtcError } from '../../protocol/errors.ts';
-import { newNonce, verifySiwe, type SiweRules } from './siwe.ts';
+import type { ContractSignatureChecker } from '../chain/signatures.ts';
+import { newNonce, verifySiwe, verifySiweWallet, type SiweRules } from './siwe.ts';
+
+const unexpected = (): never => {
+  throw new Error('expected a refusal');
+};
 
 const rules: SiweRules = { domain: 'chat.example', uri: 'https://chat.example', chainIds: [1, 10], maxAgeSec: 300, skewSec: 60 };
 const wallet = Wallet.createRandom();
@@ -127,5 +132,63 @@ describe('verifySiwe limits', () => {
     expect(await message({ issuedAt: at(-400_000) })).toBe('The message was issued too long ago');
     expect(await message({ expirationTime: at(-120_000) })).toBe('The sign-in message has expired');
     expect(await message({ notBefore: at(120_000) })).toBe('The sign-in message is not valid yet');
+  });
+});
+
+describe('verifySiweWallet', () => {
+  /** A chain that answers from a table, recording what it was asked. */
+  const fakeChain = (accepts: boolean, configured = [1]) => {
+    const asked: { chainId: number; address: string; hash: string; signature: string }[] = [];
+    const checker: ContractSignatureChecker = {
+      supports: (chainId) => configured.includes(chainId),
+      isValidSignature: async (chainId, address, hash, signature) => {
+        asked.push({ chainId, address, hash, signature });
+        return accepts;
+      },
+    };
+    return { checker, asked };
+  };
+  const contractWallet = Wallet.createRandom().address;
+  const codeOfAsync = (p: Promise<unknown>) => p.then(
+    () => 'ok',
+    (e: unknown) => (e instanceof BlockRtcError ? e.code : String(e)),
+  );
+
+  it('settles an EOA signature offline without asking the chain', async () => {
+    const { checker, asked } = fakeChain(false);
+    const nonce = newNonce();
+    const { message, signature } = await signed({ nonce });
+    expect(await verifySiweWallet(message, signature, rules, checker)).toEqual({ address: wallet.address, nonce });
+    expect(asked).toEqual([]);
+  });
+
+  it("asks the wallet contract on the message's chain with the EIP-191 hash of the message", async () => {
+    const { checker, asked } = fakeChain(true);
+    const { message, signature } = await signed({ address: contractWallet });
+    expect((await verifySiweWallet(message, signature, rules, checker)).address).toBe(contractWallet);
+    expect(asked).toEqual([{ chainId: 1, address: contractWallet, hash: hashMessage(message), signature }]);
+    const long = `${signature}${'ab'.repeat(40)}`;
+    expect((await verifySiweWallet(message, long, rules, checker)).address).toBe(contractWallet);
+  });
+
+  it('refuses what the contract refuses, and checks the message before any chain call', async () => {
+    const { checker, asked } = fakeChain(false);
+    const { message, signature } = await signed({ address: contractWallet });
+    expect(await codeOfAsync(verifySiweWallet(message, signature, rules, checker))).toBe('AUTH_BAD_SIGNATURE');
+    const wrongDomain = await signed({ address: contractWallet, domain: 'evil.example' });
+    expect(await codeOfAsync(verifySiweWallet(wrongDomain.message, wrongDomain.signature, rules, checker))).toBe('AUTH_DOMAIN_MISMATCH');
+    expect(asked).toHaveLength(1);
+  });
+
+  it('without an endpoint for the chain: a wrong key-sized signature is AUTH_BAD_SIGNATURE, a contract-wallet one CHAIN_NOT_CONFIGURED', async () => {
+    const { checker, asked } = fakeChain(true, []);
+    const { message, signature } = await signed({ address: contractWallet, chainId: 10 });
+    const bad = await verifySiweWallet(message, signature, rules, checker).then(unexpected, (e: unknown) => e as BlockRtcError);
+    expect(bad.code).toBe('AUTH_BAD_SIGNATURE');
+    expect(bad.message).toMatch(/CHAIN_RPC_URLS/);
+    const unset = await verifySiweWallet(message, `${signature}00`, rules, checker).then(unexpected, (e: unknown) => e as BlockRtcError);
+    expect(unset.code).toBe('CHAIN_NOT_CONFIGURED');
+    expect(unset.message).toBe('Contract-wallet sign-in on chain 10 is not set up: add "10=<url>" to CHAIN_RPC_URLS');
+    expect(asked).toEqual([]);
   });
 });

@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
-import { getAddress, verifyMessage } from 'ethers';
+import { getAddress, hashMessage, verifyMessage } from 'ethers';
 import { SiweMessage } from 'siwe';
 import { BlockRtcError } from '../../protocol/errors.ts';
+import type { ContractSignatureChecker } from '../chain/signatures.ts';
 
 export interface SiweRules {
   domain: string;
@@ -19,10 +20,45 @@ export function newNonce(): string {
 }
 
 /**
- * Checks an EIP-4361 message and its EIP-191 signature. Returns the checksummed
- * address and the nonce, which the caller must still consume.
+ * Checks an EIP-4361 message and its EIP-191 signature by a key (an EOA), offline. Returns
+ * the checksummed address and the nonce, which the caller must still consume.
  */
 export function verifySiwe(text: string, signature: string, rules: SiweRules, now = Date.now()): { address: string; nonce: string } {
+  const msg = checkSiweMessage(text, rules, now);
+  const claimed = claimedAddress(msg);
+  if (recoverSigner(text, signature) !== claimed) throw new BlockRtcError('AUTH_BAD_SIGNATURE');
+  return { address: claimed, nonce: msg.nonce };
+}
+
+/**
+ * Like `verifySiwe`, and accepts smart-contract wallets: a signature the key check does not
+ * match is put to the wallet on the message's chain (EIP-1271, or ERC-6492 for a wallet not
+ * deployed yet). An EOA's signature is still settled offline, without a chain round trip.
+ */
+export async function verifySiweWallet(
+  text: string,
+  signature: string,
+  rules: SiweRules,
+  contracts: ContractSignatureChecker,
+  now = Date.now(),
+): Promise<{ address: string; nonce: string }> {
+  const msg = checkSiweMessage(text, rules, now);
+  const claimed = claimedAddress(msg);
+  if (recoverSigner(text, signature) === claimed) return { address: claimed, nonce: msg.nonce };
+  if (!contracts.supports(msg.chainId)) {
+    const fix = `add "${msg.chainId}=<url>" to CHAIN_RPC_URLS`;
+    // A key-sized signature that does not match is most likely just wrong; anything else is a contract wallet's.
+    if (isKeySized(signature)) throw new BlockRtcError('AUTH_BAD_SIGNATURE', `The signature does not match the address (contract wallets on chain ${msg.chainId} need: ${fix})`);
+    throw new BlockRtcError('CHAIN_NOT_CONFIGURED', `Contract-wallet sign-in on chain ${msg.chainId} is not set up: ${fix}`);
+  }
+  if (!(await contracts.isValidSignature(msg.chainId, claimed, hashMessage(text), signature))) {
+    throw new BlockRtcError('AUTH_BAD_SIGNATURE', 'Neither the address\'s key nor its wallet contract accepts this signature');
+  }
+  return { address: claimed, nonce: msg.nonce };
+}
+
+/** Domain, URI, chain id and times of an EIP-4361 message; the signature is not looked at. */
+function checkSiweMessage(text: string, rules: SiweRules, now: number): SiweMessage {
   let msg: SiweMessage;
   try {
     msg = new SiweMessage(text);
@@ -46,15 +82,27 @@ export function verifySiwe(text: string, signature: string, rules: SiweRules, no
   if (issuedAt < now - rules.maxAgeSec * 1000) throw new BlockRtcError('AUTH_MESSAGE_EXPIRED', 'The message was issued too long ago');
   if (msg.expirationTime && Date.parse(msg.expirationTime) <= now - skew) throw new BlockRtcError('AUTH_MESSAGE_EXPIRED');
   if (msg.notBefore && Date.parse(msg.notBefore) > now + skew) throw new BlockRtcError('AUTH_MESSAGE_NOT_YET_VALID');
+  return msg;
+}
 
-  let claimed: string;
-  let recovered: string;
+function claimedAddress(msg: SiweMessage): string {
   try {
-    claimed = getAddress(msg.address);
-    recovered = verifyMessage(text, signature);
+    return getAddress(msg.address);
   } catch {
     throw new BlockRtcError('AUTH_BAD_SIGNATURE');
   }
-  if (recovered !== claimed) throw new BlockRtcError('AUTH_BAD_SIGNATURE');
-  return { address: claimed, nonce: msg.nonce };
+}
+
+/** The EOA that produced a 65-byte EIP-191 signature, or null for anything else. */
+function recoverSigner(text: string, signature: string): string | null {
+  if (!isKeySized(signature)) return null;
+  try {
+    return verifyMessage(text, signature);
+  } catch {
+    return null;
+  }
+}
+
+function isKeySized(signature: string): boolean {
+  return /^0x[0-9a-fA-F]{130}$/.test(signature);
 }

@@ -48,6 +48,8 @@ export class CallService {
       /** Invitees who blocked the caller are not rung (see startCall). */
       relations: Pick<Relations, 'get'>;
       log: Logger;
+      /** Whether an address is an active member of a group (group calls admit members late). */
+      isGroupMember?: (groupId: string, address: string) => Promise<boolean>;
     },
   ) {
     deps.sfu.onEvent((frame) => this.mediaEvent(frame));
@@ -102,6 +104,31 @@ export class CallService {
   private async blockedCaller(caller: string, invitees: string[]): Promise<Set<string>> {
     const relations = await Promise.all(invitees.map((a) => this.deps.relations.get(caller, a)));
     return new Set(invitees.filter((_, i) => relations[i]!.blockedByPeer));
+  }
+
+  /**
+   * A call to a group: one `call.incoming` on the group's channel rings every active
+   * member's devices (one publish, whatever the group's size); members get a participant row
+   * when they accept or join, up to CALL_MAX_PARTICIPANTS. While it runs, `group.get`
+   * shows it and any member may join late; a second `group.call` answers the running call.
+   */
+  async startGroupCall(conn: Connection, req: Request<'group.call'>, groups: { requireActive(group: string, address: string): Promise<unknown>; activeCall(group: string): Promise<{ callId: string } | null> }): Promise<ResultMap['group.call']> {
+    const { calls, registry, config, events } = this.deps;
+    await groups.requireActive(req.group, conn.address);
+    const running = await groups.activeCall(req.group);
+    if (running) return { callId: running.callId };
+    await enforceLimit(this.deps.limiter, this.deps.metrics, { name: 'call', metric: 'calls', id: conn.address, rule: config.limits.calls, message: 'Too many calls started; wait a moment' });
+    const call = await calls.createForGroup(req.kind, conn.address, req.group);
+    const placement = await registry.place(call.id, Date.now());
+    if (!placement) {
+      await calls.end(call.id, 'failed');
+      throw new BlockRtcError('MEDIA_UNAVAILABLE');
+    }
+    await calls.setPlacement(call.id, placement.node, placement.worker);
+    const expiresAt = new Date(Date.now() + config.calls.ringTimeoutMs).toISOString();
+    events.toGroup(req.group, 'call.incoming', { callId: call.id, from: conn.address, kind: req.kind, participants: [conn.address], expiresAt, group: req.group }, { except: conn.address });
+    events.toGroup(req.group, 'group.call', { group: req.group, callId: call.id, kind: req.kind, from: conn.address, state: 'started' });
+    return { callId: call.id };
   }
 
   async accept(conn: Connection, req: Request<'call.accept'>): Promise<ResultMap['call.accept']> {
@@ -217,7 +244,15 @@ export class CallService {
   private async participantOf(callId: string, address: string): Promise<{ call: CallRow; participants: ParticipantRow[] }> {
     const state = await this.deps.calls.get(callId);
     if (!state) throw new BlockRtcError('CALL_NOT_FOUND');
-    if (!state.participants.some((p) => p.address === address)) throw new BlockRtcError('CALL_NOT_ALLOWED');
+    if (!state.participants.some((p) => p.address === address)) {
+      // A member of the call's group takes part from its first answer or join.
+      const { groupId } = state.call;
+      if (!groupId || state.call.endedAt || !(await this.deps.isGroupMember?.(groupId, address))) throw new BlockRtcError('CALL_NOT_ALLOWED');
+      if (!(await this.deps.calls.addMember(callId, address, this.deps.config.calls.maxParticipants))) {
+        throw new BlockRtcError('TOO_MANY_PARTICIPANTS', `At most ${this.deps.config.calls.maxParticipants} people take part in one call`);
+      }
+      return this.participantOf(callId, address);
+    }
     if (state.call.endedAt) throw new BlockRtcError('CALL_ENDED');
     return state;
   }
@@ -268,7 +303,8 @@ export class CallService {
   /** Ends a call nobody can answer any more (everyone rejected, missed or was busy). */
   private async endIfUnanswerable(callId: string): Promise<void> {
     const state = await this.deps.calls.get(callId);
-    if (!state || state.call.endedAt) return;
+    // A group's call stays open for the members who have not answered; it ends when its last participant leaves.
+    if (!state || state.call.endedAt || state.call.groupId) return;
     const invitees = state.participants.filter((p) => p.role === 'invitee');
     if (invitees.some((p) => ['ringing', 'accepted', 'joined', 'left'].includes(p.state))) return;
     const reason: EndReason = invitees.some((p) => p.state === 'rejected') ? 'rejected' : invitees.some((p) => p.state === 'missed') ? 'missed' : 'busy';
@@ -282,6 +318,8 @@ export class CallService {
     await this.deps.registry.release(callId);
     if (placement) await this.deps.sfu.request(placement.node, 'closeCall', { callId }).catch(() => undefined);
     if (state) this.notify(state.participants, 'call.ended', { callId, reason });
+    const groupId = state?.call.groupId;
+    if (groupId) this.deps.events.toGroup(groupId, 'group.call', { group: groupId, callId, kind: state.call.kind, from: state.call.initiator, state: 'ended' });
   }
 
   private async expireRinging(): Promise<void> {
@@ -401,5 +439,6 @@ function toSummary(call: CallRow, participants: ParticipantRow[]): CallSummary {
     endedAt: iso(call.endedAt),
     endReason: call.endReason,
     participants: participants.map(toParticipant),
+    ...(call.groupId ? { group: call.groupId } : {}),
   };
 }

@@ -3,7 +3,7 @@ import type { Config } from '../../config/config.ts';
 import type { AttachmentStore } from '../../db/attachments.ts';
 import { conversationKey, type MessageStore, type StoredMessage } from '../../db/messages.ts';
 import { BlockRtcError } from '../../protocol/errors.ts';
-import type { ChatMessage, Request, ResultMap } from '../../protocol/index.ts';
+import type { ChatMessage, GroupMessage, Request, ResultMap } from '../../protocol/index.ts';
 import { encodeEvent } from '../../protocol/frames.ts';
 import type { Events } from '../events.ts';
 import type { Metrics } from '../metrics.ts';
@@ -41,6 +41,8 @@ export class ChatService {
       /** Requests and blocks: who may get typing and receipts (see signaling/requests). */
       relations: Relations;
       log?: Logger;
+      /** Group messages for `chat.sync {groups: true}` (GroupService.since). */
+      groupSync?: (address: string, after: bigint | null, limit: number) => Promise<{ messages: GroupMessage[]; more: boolean; ids: bigint[] }>;
     },
   ) {}
 
@@ -119,9 +121,32 @@ export class ChatService {
   async sync(conn: Connection, req: Request<'chat.sync'>): Promise<ResultMap['chat.sync']> {
     const after = req.after ? BigInt(req.after) : null;
     const { messages, more } = await store(this.deps.messages.since(conn.address, after, req.limit));
+    if (req.groups && this.deps.groupSync) return this.withGroups(conn.address, after, req.limit, messages, more);
     let cursor = after;
     for (const m of messages) if (cursor === null || m.id > cursor) cursor = m.id;
     return { messages: await this.asSeenBy(conn.address, messages), cursor: cursor?.toString() ?? null, more };
+  }
+
+  /**
+   * One cursor over 1:1 and group messages (ids are one sequence): the page is the `limit`
+   * lowest ids of both pages after the cursor, so nothing between them is skipped.
+   */
+  private async withGroups(address: string, after: bigint | null, limit: number, direct: StoredMessage[], directMore: boolean): Promise<ResultMap['chat.sync']> {
+    const group = await this.deps.groupSync!(address, after, limit);
+    const stragglers = after === null ? [] : direct.filter((m) => m.id <= after);
+    const fresh = after === null ? direct : direct.filter((m) => m.id > after);
+    const ids = [...fresh.map((m) => m.id), ...group.ids].sort((x, y) => (x < y ? -1 : x > y ? 1 : 0));
+    const cut = ids.length > limit ? ids[limit - 1]! : null;
+    const keptDirect = cut === null ? fresh : fresh.filter((m) => m.id <= cut);
+    const keptGroup = cut === null ? group.messages : group.messages.filter((_, i) => group.ids[i]! <= cut);
+    let cursor = after;
+    for (const id of [...keptDirect.map((m) => m.id), ...group.ids.slice(0, keptGroup.length)]) if (cursor === null || id > cursor) cursor = id;
+    return {
+      messages: [...stragglers, ...keptDirect].map(toWire),
+      groupMessages: keptGroup,
+      cursor: cursor?.toString() ?? null,
+      more: directMore || group.more || cut !== null,
+    };
   }
 
   async delivered(conn: Connection, req: Request<'chat.delivered'>): Promise<ResultMap['chat.delivered']> {

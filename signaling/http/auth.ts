@@ -4,7 +4,8 @@ import type { UserStore } from '../../db/users.ts';
 import { verifyRequest, type NonceResponse, type TokenResponse } from '../../protocol/index.ts';
 import { BlockRtcError } from '../../protocol/errors.ts';
 import type { NonceStore } from '../auth/nonces/store.ts';
-import { newNonce, verifySiwe } from '../auth/siwe.ts';
+import { newNonce, verifySiweWallet } from '../auth/siwe.ts';
+import type { ContractSignatureChecker } from '../chain/signatures.ts';
 import type { SessionService } from '../auth/session-service.ts';
 import type { TokenClaims } from '../auth/tokens.ts';
 import type { Metrics } from '../metrics.ts';
@@ -20,6 +21,8 @@ export interface AuthDeps {
   users: UserStore;
   limiter: RateLimiter;
   metrics: Metrics;
+  /** Contract wallets' answers (EIP-1271 / ERC-6492) for signatures no key matches. */
+  wallets: ContractSignatureChecker;
 }
 
 function bearer(req: FastifyRequest): string {
@@ -34,7 +37,7 @@ export async function authenticate(req: FastifyRequest, sessions: SessionService
 }
 
 export function authRoutes(app: FastifyInstance, deps: AuthDeps): void {
-  const { config, nonces, sessions, users, limiter, metrics } = deps;
+  const { config, nonces, sessions, users, limiter, metrics, wallets } = deps;
 
   const limit = async (req: FastifyRequest) => {
     const id = limitKey(clientIp(req.raw, config.http.trustProxy));
@@ -58,13 +61,8 @@ export function authRoutes(app: FastifyInstance, deps: AuthDeps): void {
     await limit(req);
     const body = parseBody(verifyRequest, req.body);
     try {
-      const { address, nonce } = verifySiwe(body.message, body.signature, {
-        domain: config.auth.domain,
-        uri: config.auth.uri,
-        chainIds: config.auth.chainIds,
-        maxAgeSec: config.auth.nonceTtlSec,
-        skewSec: 60,
-      });
+      const rules = { domain: config.auth.domain, uri: config.auth.uri, chainIds: config.auth.chainIds, maxAgeSec: config.auth.nonceTtlSec, skewSec: 60 };
+      const { address, nonce } = await verifySiweWallet(body.message, body.signature, rules, wallets);
       // Consumed only after the signature checks out, atomically: a replay finds it gone.
       if (!(await nonces.consume(nonce))) throw new BlockRtcError('AUTH_NONCE_INVALID');
       await users.signedIn(address);

@@ -14,7 +14,17 @@ import type { RateLimiter } from '../ratelimit/limiter.ts';
 import { authenticate } from './auth.ts';
 import { parseBody } from './errors.ts';
 
-const uploadQuery = z.object({ to: address });
+/** `?to=<address>` for a 1:1 note, `?group=<id>` for a group's (exactly one of them). */
+const uploadQuery = z
+  .object({ to: address.optional(), group: z.string().uuid().optional() })
+  .refine((q) => (q.to === undefined) !== (q.group === undefined), { message: 'give either to or group', path: ['to'] });
+
+/** What the media routes ask of groups: who may upload to one, and who may fetch its notes. */
+export interface GroupMediaAccess {
+  isActiveMember(group: string, address: string): Promise<boolean>;
+  /** The attachment is in a message of the group that `address` could see as a member. */
+  canSee(attachmentId: string, group: string, address: string): Promise<boolean>;
+}
 const idParam = z.object({ id: z.string().uuid() });
 const MEDIA_TYPE = /^(audio|video)\/[a-z0-9.+-]+$/;
 
@@ -29,9 +39,9 @@ const uploads = new WeakMap<FastifyRequest, { owner: string; peer: string; mime:
  */
 export function mediaRoutes(
   app: FastifyInstance,
-  deps: { config: Config; sessions: SessionService; attachments: AttachmentStore; limiter: RateLimiter; metrics: Metrics },
+  deps: { config: Config; sessions: SessionService; attachments: AttachmentStore; limiter: RateLimiter; metrics: Metrics; groups?: GroupMediaAccess },
 ): void {
-  const { config, sessions, attachments, limiter, metrics } = deps;
+  const { config, sessions, attachments, limiter, metrics, groups } = deps;
   const quota = config.http.uploadQuotaBytes;
 
   app.addContentTypeParser(/^(audio|video)\//, { parseAs: 'buffer', bodyLimit: config.http.uploadMaxBytes }, (_req, body, done) => done(null, body));
@@ -44,9 +54,16 @@ export function mediaRoutes(
       // or its quota never has its body read.
       onRequest: async (req) => {
         const { address: owner } = await authenticate(req, sessions);
-        const { to } = parseBody(uploadQuery, req.query);
-        const peer = checksumAddress(to);
-        if (peer === owner) throw new BlockRtcError('SELF_MESSAGE');
+        const { to, group } = parseBody(uploadQuery, req.query);
+        let peer: string;
+        if (group !== undefined) {
+          // A group's note is readable by its members: the peer is the group's conversation key.
+          if (!groups || !(await groups.isActiveMember(group.toLowerCase(), owner))) throw new BlockRtcError('NOT_GROUP_MEMBER');
+          peer = `g:${group.toLowerCase()}`;
+        } else {
+          peer = checksumAddress(to!);
+          if (peer === owner) throw new BlockRtcError('SELF_MESSAGE');
+        }
         const mime = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
         if (!MEDIA_TYPE.test(mime)) throw new BlockRtcError('UNSUPPORTED_MEDIA_TYPE');
         const declared = Number(req.headers['content-length'] ?? 0);
@@ -74,7 +91,9 @@ export function mediaRoutes(
     const { id } = parseBody(idParam, req.params);
     const att = await attachments.meta(id);
     // Someone who is not a party learns nothing, not even that it exists.
-    if (!att || (att.owner !== user && att.peer !== user)) throw new BlockRtcError('NOT_FOUND');
+    if (!att || (att.owner !== user && att.peer !== user && !(att.peer.startsWith('g:') && groups && (await groups.canSee(att.id, att.peer.slice(2), user))))) {
+      throw new BlockRtcError('NOT_FOUND');
+    }
     void reply
       .header('Content-Type', att.mime)
       .header('Content-Length', att.size)

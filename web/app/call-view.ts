@@ -1,5 +1,5 @@
 import type { BlockRtcClient, CallSession, IncomingCall, RemoteTrack } from '../sdk/index.ts';
-import { avatar, duration, h, icon, shortAddress, toast } from './ui.ts';
+import { avatar, duration, h, icon, toast } from './ui.ts';
 
 interface Tile {
   el: HTMLElement;
@@ -29,7 +29,7 @@ export class CallView {
   private showIncoming(c: IncomingCall): void {
     if (this.client.calls.current && !this.client.calls.current.ended) {
       // Already in a call: a second ring would cover it; the caller sees no answer.
-      toast(`Missed call from ${shortAddress(c.from)} (you are in a call)`);
+      toast(`Missed call from ${this.client.names.display(c.from)} (you are in a call)`);
       return;
     }
     this.hideIncoming();
@@ -53,8 +53,8 @@ export class CallView {
         { class: 'incoming-card' },
         avatar(c.from, 'lg'),
         h('div', { class: 'kind' }, `Incoming ${c.kind} call`),
-        h('div', { class: 'from', 'data-testid': 'incoming-from', title: c.from }, shortAddress(c.from)),
-        h('div', { class: 'others', 'data-testid': 'incoming-group' }, group ? `in ${group}` : others.length ? `with ${others.map(shortAddress).join(', ')}` : ''),
+        h('div', { class: 'from', 'data-testid': 'incoming-from', title: c.from }, this.client.names.display(c.from)),
+        h('div', { class: 'others', 'data-testid': 'incoming-group' }, group ? `in ${group}` : others.length ? `with ${others.map((a) => this.client.names.display(a)).join(', ')}` : ''),
         h(
           'div',
           { class: 'incoming-actions' },
@@ -161,7 +161,7 @@ class InCall {
   private title(peers: string[]): string {
     const group = this.session.group ? this.client.groups.cached(this.session.group) : null;
     if (group) return `${group.info.name} · group call`;
-    return peers.length > 1 ? `Group call · ${peers.length + 1} people` : shortAddress(peers[0] ?? '');
+    return peers.length > 1 ? `Group call · ${peers.length + 1} people` : this.client.names.display(peers[0] ?? '');
   }
 
   private async toggle(source: 'mic' | 'camera' | 'screen'): Promise<void> {
@@ -215,7 +215,7 @@ class InCall {
       h('div', { class: 'placeholder' }, avatar(t.address, 'xl'), h('span', {}, t.source === 'screen' ? 'Screen' : 'Camera off')),
       video,
       audio,
-      h('div', { class: 'label' }, icon('micOff', 'muted-icon'), `${shortAddress(t.address)}${t.source === 'screen' ? ' · screen' : ''}`),
+      h('div', { class: 'label' }, icon('micOff', 'muted-icon'), `${this.client.names.display(t.address)}${t.source === 'screen' ? ' · screen' : ''}`),
     );
     el.querySelector('.muted-icon')?.setAttribute('data-testid', 'tile-muted');
     tile = { el, video, audio, address: t.address, peerId: t.peerId };

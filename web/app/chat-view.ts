@@ -51,12 +51,15 @@ export class ChatView {
   ) {
     const me = client.address ?? '';
     this.status = h('span', { class: 'status', 'data-testid': 'conn-status', 'data-state': client.state }, label(client.state));
-    const input = h('input', { placeholder: 'Add a wallet address (0x…)', 'data-testid': 'add-contact-input', spellcheck: false, autocomplete: 'off' });
+    const input = h('input', { placeholder: 'Add a wallet address (0x…) or ENS name', 'data-testid': 'add-contact-input', spellcheck: false, autocomplete: 'off' });
     const addError = h('div', { class: 'add-error', 'data-testid': 'add-contact-error' });
     const add = async () => {
       addError.textContent = '';
       try {
-        const c = await client.chat.addContact(input.value);
+        // A name (alice.eth) is turned into its address first; contacts are kept by address.
+        const value = input.value.trim();
+        const address = isEnsName(value) ? (await client.names.resolve(value)).address : value;
+        const c = await client.chat.addContact(address);
         input.value = '';
         this.upsertContact(c);
         this.showTab('chats');
@@ -110,6 +113,10 @@ export class ChatView {
       presence.on('change', () => {
         this.renderContacts();
         this.renderHeaderPresence();
+      }),
+      client.names.on('change', ({ address }) => {
+        if (this.rows.has(address)) this.renderContacts();
+        if (address === this.open) this.renderHeaderName();
       }),
       groups.on('change', (g) => this.onGroup(g)),
       requests.on('change', () => this.renderRequests()),
@@ -223,7 +230,7 @@ export class ChatView {
     const row = this.row(entry.peer);
     if (!row.lastAt || entry.createdAt >= row.lastAt) {
       row.lastAt = entry.createdAt;
-      row.lastText = entry.kind === 'system' ? systemText(entry.system, this.client.address) : entry.group && !entry.outgoing ? `${shortAddress(entry.from)}: ${preview(entry.kind, entry.text, false)}` : preview(entry.kind, entry.text, entry.outgoing);
+      row.lastText = entry.kind === 'system' ? systemText(entry.system, this.client.address) : entry.group && !entry.outgoing ? `${this.client.names.display(entry.from)}: ${preview(entry.kind, entry.text, false)}` : preview(entry.kind, entry.text, entry.outgoing);
     }
     if (live && !entry.outgoing && entry.kind !== 'system' && !entry.readAt && entry.peer !== this.open) row.unread++;
     this.renderContacts();
@@ -244,6 +251,7 @@ export class ChatView {
   private renderContacts(): void {
     if (this.tab !== 'chats') return;
     const rows = [...this.rows.values()].sort((a, b) => (b.lastAt ?? '').localeCompare(a.lastAt ?? ''));
+    this.client.names.want(rows.map((r) => r.key).filter((k) => !groupOf(k)));
     if (rows.length === 0) {
       this.list.replaceChildren(h('div', { class: 'empty-contacts' }, 'No conversations yet.', h('br'), 'Add a wallet address above or start a group.'));
       return;
@@ -257,7 +265,7 @@ export class ChatView {
       'button',
       { class: `contact${r.key === this.open ? ' active' : ''}`, 'data-testid': 'contact', 'data-address': r.key, 'data-blocked': blocked, onclick: () => this.openConversation(r.key) },
       avatar(r.key, '', this.client.presence.onlineState(r.key)),
-      this.rowBody(shortAddress(r.key), r, r.key, blocked ? 'Blocked' : null),
+      this.rowBody(this.client.names.display(r.key), r, r.key, blocked ? 'Blocked' : null),
     );
   }
 
@@ -307,6 +315,11 @@ export class ChatView {
       .loadHistory(key)
       .then(() => this.client.chat.setOpenConversation(this.open))
       .catch(() => undefined);
+  }
+
+  private renderHeaderName(): void {
+    const el = this.conv.querySelector<HTMLElement>('[data-testid=chat-peer]');
+    if (el && this.open) el.textContent = this.client.names.display(this.open);
   }
 
   private renderHeaderPresence(): void {
@@ -389,7 +402,7 @@ export class ChatView {
     if (!el) return;
     const names = [...this.typists];
     el.hidden = names.length === 0;
-    const text = this.open && groupOf(this.open) ? `${names.map(shortAddress).join(', ')} ${names.length > 1 ? 'are' : 'is'} typing…` : 'typing…';
+    const text = this.open && groupOf(this.open) ? `${names.map((a) => this.client.names.display(a)).join(', ')} ${names.length > 1 ? 'are' : 'is'} typing…` : 'typing…';
     el.replaceChildren(h('span', { class: 'dots' }, h('i'), h('i'), h('i')), text);
   }
 
@@ -451,4 +464,9 @@ function label(state: string): string {
     default:
       return state;
   }
+}
+
+/** Something typed into "add contact" that is a name rather than an address. */
+function isEnsName(value: string): boolean {
+  return !value.toLowerCase().startsWith('0x') && value.includes('.');
 }

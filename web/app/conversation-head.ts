@@ -5,7 +5,7 @@
  */
 import { groupConversation, type BlockRtcClient, type GroupState } from '../sdk/index.ts';
 import { groupAvatar, who } from './group-ui.ts';
-import { avatar, h, icon, shortAddress, toast } from './ui.ts';
+import { avatar, h, icon, toast } from './ui.ts';
 
 export interface HeadActions {
   /** Narrow screens: back to the list. */
@@ -51,7 +51,7 @@ export function contactHeader(client: BlockRtcClient, peer: string, actions: Hea
     { class: 'conv-head' },
     h('button', { class: 'icon-btn back', title: 'Back', 'aria-label': 'Back', onclick: () => actions.back() }, icon('back')),
     avatar(peer),
-    h('div', { class: 'who' }, h('strong', { 'data-testid': 'chat-peer', title: peer }, shortAddress(peer)), h('div', { class: 'sub', 'data-testid': 'peer-presence' })),
+    h('div', { class: 'who' }, h('strong', { 'data-testid': 'chat-peer', title: peer }, client.names.display(peer)), h('div', { class: 'sub', 'data-testid': 'peer-presence' })),
     blockBtn,
     ...(blocked ? [] : [callBtn('audio'), callBtn('video')]),
   );

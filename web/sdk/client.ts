@@ -5,6 +5,7 @@ import { BlocksClient } from './blocks.ts';
 import { ChatClient } from './chat.ts';
 import { Engine, type EngineOptions, type Session } from './engine.ts';
 import { GroupsClient } from './groups.ts';
+import { NameClient } from './names.ts';
 import { PresenceClient } from './presence.ts';
 import { RequestsClient } from './requests.ts';
 import type { SignalClient, SignalState } from './signal.ts';
@@ -33,6 +34,8 @@ export class BlockRtcClient {
   readonly engine: Engine;
   readonly chat: ChatClient;
   readonly presence: PresenceClient;
+  /** ENS names for display, and name → address. */
+  readonly names: NameClient;
   readonly calls: CallManager;
   readonly groups: GroupsClient;
   readonly blocks: BlocksClient;
@@ -42,6 +45,7 @@ export class BlockRtcClient {
     this.engine = new Engine(options);
     this.chat = new ChatClient(this.engine);
     this.presence = new PresenceClient(this.engine);
+    this.names = new NameClient(this.engine);
     this.calls = new CallManager(this.engine, options.callRetry);
     this.groups = new GroupsClient(this.engine, this.calls);
     this.blocks = new BlocksClient(this.engine);

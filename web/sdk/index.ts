@@ -25,6 +25,7 @@ export { RequestsClient, type RequestsEvents } from './requests.ts';
 export { BlocksClient, type BlocksEvents } from './blocks.ts';
 export { conversationKey, groupConversation, groupOf } from './conversation.ts';
 export type { ReceiptSummary } from './group-receipts.ts';
+export { NameClient, type NameEvents } from './names.ts';
 export {
   CallManager,
   CallSession,
@@ -63,3 +64,4 @@ export type {
   MessageRequest,
   BlockEntry,
 } from '../../protocol/index.ts';
+export type { EnsNamesResult, EnsResolveResult } from '../../protocol/index.ts';
