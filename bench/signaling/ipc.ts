@@ -10,6 +10,43 @@ export interface Target {
   count: number;
 }
 
+/**
+ * What a client does when the server drops it: reconnect as the web SDK does (exponential
+ * backoff with jitter, web/sdk/signal.ts) to one of `urls` at random, as a load balancer
+ * would spread the clients of a dead node over the live ones.
+ */
+export interface ReconnectSpec {
+  urls: string[];
+  initialDelayMs: number;
+  maxDelayMs: number;
+  jitter: number;
+  /** Stop trying after this long (bounded like everything in the bench). */
+  giveUpAfterMs: number;
+}
+
+export interface ReconnectStats {
+  dropped: number;
+  reconnected: number;
+  gaveUp: number;
+  /** Dropped and not back yet. */
+  pending: number;
+  attempts: number;
+  failedAttempts: number;
+  errors: Record<string, number>;
+  /** Reconnects completed per epoch second. */
+  perSecond: Record<string, number>;
+  firstDropAt: number;
+  lastReconnectAt: number;
+}
+
+/** A `presence.update` a chat client of this process received. */
+export interface PresenceSeen {
+  to: string;
+  address: string;
+  online: boolean | null;
+  at: number;
+}
+
 export interface ChatPair {
   from: string;
   to: string;
@@ -17,7 +54,7 @@ export interface ChatPair {
 
 export type Command =
   /** Creates users (random checksummed addresses unless given), a session each in the nodes' Redis, and mints their tokens. */
-  | { cmd: 'prepare'; id: number; count: number; addresses?: string[]; jwtSecret: string; ttlSec: number; redisUrl: string; redisPrefix: string }
+  | { cmd: 'prepare'; id: number; count: number; addresses?: string[]; jwtSecret: string; ttlSec: number; redisUrl: string; redisPrefix: string; redisClusterNodes?: string[] }
   /** Connects the prepared users; resolves when every one got `session.hello` or failed. */
   | {
       cmd: 'connect';
@@ -28,6 +65,8 @@ export type Command =
       timeoutMs: number;
       /** `raw`: the minimal idle client (cheap handshakes); `ws`: the full client, for chat. */
       client: 'raw' | 'ws';
+      /** Reconnect these clients when the server drops them (absent: they stay gone). */
+      reconnect?: ReconnectSpec;
     }
   /** Sends chat messages from local senders to their partners (wherever those are connected). */
   | {
@@ -56,13 +95,28 @@ export type Command =
        * batched per 30 ms, and `chat.read` up to each message as it arrives.
        */
       receipts: boolean;
+      /**
+       * Keep every acked and received message id of the run (for loss checks), and let
+       * recipients that reconnect catch up with `chat.sync` from `syncAfter` (the newest id
+       * stored before the run), de-duplicated by id.
+       */
+      trackIds?: boolean;
+      syncAfter?: string;
     }
   /** Number of `chat.message` events received for a run so far. */
   | { cmd: 'count'; id: number; run: string }
   /** The receiving side's figures for a run. */
   | { cmd: 'collect'; id: number; run: string }
   | { cmd: 'close'; id: number; concurrency: number; timeoutMs: number }
-  | { cmd: 'exit'; id: number };
+  | { cmd: 'exit'; id: number }
+  /** Reconnect figures of this process since it started. */
+  | { cmd: 'reconnectStats'; id: number }
+  /** The `presence.update` events received so far (the list is emptied). */
+  | { cmd: 'presenceEvents'; id: number }
+  /** One request from the chat client of `from`; resolves with the server's answer. */
+  | { cmd: 'request'; id: number; from: string; body: Record<string, unknown>; timeoutMs: number }
+  /** Closes the idle connections of these users, waits `downMs`, and opens them again on the same node. */
+  | { cmd: 'cycle'; id: number; addresses: string[]; downMs: number; timeoutMs: number };
 
 export type CommandName = Command['cmd'];
 
@@ -106,6 +160,8 @@ export interface ChatSendResult {
   /** Sends still unanswered when the run ended. */
   unanswered: number;
   cpu: CpuUsage;
+  /** Server ids of acked messages (runs with `trackIds`). */
+  ackedIds?: string[];
 }
 
 export interface ChatCountResult {
@@ -125,6 +181,10 @@ export interface ChatCollectResult {
   receipts: { delivered: number; read: number; ok: number; failed: number; errors: Record<string, number>; eventsToSenders: number };
   /** This process's CPU since the run started (sending and receiving). */
   cpu: CpuUsage;
+  /** Runs with `trackIds`: distinct ids received (live or by sync), how many only by sync, and repeats dropped. */
+  ids?: string[];
+  bySync?: number;
+  duplicates?: number;
 }
 
 export interface CloseResult {
@@ -143,6 +203,10 @@ export interface ResultMap {
   collect: ChatCollectResult;
   close: CloseResult;
   exit: Record<string, never>;
+  reconnectStats: ReconnectStats;
+  presenceEvents: { events: PresenceSeen[] };
+  request: { ok: boolean; data: unknown; error: string | null };
+  cycle: { closed: number; reopened: number; failed: number; errors: Record<string, number> };
 }
 
 export type Reply =

@@ -4,7 +4,7 @@
  * closed loop, and the per-run tallies the orchestrator collects.
  */
 import WebSocket from 'ws';
-import type { ChatCollectResult, ChatPair, ChatSendResult, Command } from './ipc.ts';
+import type { ChatCollectResult, ChatPair, ChatSendResult, Command, PresenceSeen, ResultMap } from './ipc.ts';
 import { bump, cpuSince, nowMs } from './stats.ts';
 
 /** Per-run receiving figures. */
@@ -21,6 +21,10 @@ interface RunRx {
   /** Recipients send receipts for this run's messages. */
   receipts: boolean;
   receiptTally: ChatCollectResult['receipts'];
+  /** Runs that track ids: every distinct id received, live or by sync. */
+  ids: Set<string> | null;
+  bySync: number;
+  duplicates: number;
 }
 
 /** State of one client socket; the shared listeners reach it through the socket. */
@@ -50,7 +54,14 @@ let tx: {
   ackLatencies: number[];
   warmupEndsAt: number;
   endsAt: number;
+  ackedIds: string[] | null;
 } | null = null;
+/** The run whose recipients catch up by `chat.sync` after a reconnect, and where from. */
+let syncRun: { run: string; after: string } | null = null;
+const presenceSeen: PresenceSeen[] = [];
+let requestSeq = 0;
+/** Answers awaited by `request()`, by request id (`q…`). */
+const awaited = new Map<string, (f: Frame) => void>();
 let rxCpuMark: NodeJS.CpuUsage = process.cpuUsage();
 
 /** Makes a connected socket a chat client: its frames are counted, and runs can send from it. */
@@ -78,7 +89,7 @@ interface Frame {
   ev?: string;
   re?: string | null;
   ok?: boolean;
-  data?: { text?: string | null; id?: string; from?: string };
+  data?: { text?: string | null; id?: string; from?: string; address?: string; online?: boolean | null; messages?: { id: string; text: string | null }[]; cursor?: string | null; more?: boolean };
   error?: { code?: string };
 }
 
@@ -98,8 +109,21 @@ function onFrame(this: WebSocket, raw: WebSocket.RawData): void {
     return;
   }
   if (f.ev === 'chat.message') {
-    const r = received(f.data?.text ?? '', at);
+    const r = received(f.data?.text ?? '', at, f.data?.id ?? '', false);
     if (r?.receipts && f.data?.id && f.data.from) sendReceipts(client, r, f.data.from, f.data.id);
+    return;
+  }
+  if (f.ev === 'presence.update') {
+    presenceSeen.push({ to: client.address, address: f.data?.address ?? '', online: f.data?.online ?? null, at });
+    return;
+  }
+  if (typeof f.re === 'string' && f.re.charCodeAt(0) === 113 /* 'q': request() */) {
+    awaited.get(f.re)?.(f);
+    awaited.delete(f.re);
+    return;
+  }
+  if (typeof f.re === 'string' && f.re.charCodeAt(0) === 115 /* 's': a catch-up sync page */) {
+    syncPage(client, f, at);
     return;
   }
   if (f.ev === 'chat.receipt') {
@@ -123,6 +147,7 @@ function onFrame(this: WebSocket, raw: WebSocket.RawData): void {
     if (tx) {
       if (f.ok) {
         tx.acked++;
+        if (tx.ackedIds && f.data?.id) tx.ackedIds.push(f.data.id);
         if (at >= tx.warmupEndsAt && at <= tx.endsAt) tx.ackedInWindow++;
         if (sentAt >= tx.warmupEndsAt) tx.ackLatencies.push(Math.round((at - sentAt) * 1000) / 1000);
       } else {
@@ -135,11 +160,22 @@ function onFrame(this: WebSocket, raw: WebSocket.RawData): void {
 }
 
 /** Text layout: `<run>|<sent (or scheduled) epoch ms>|<1 if sent during warm-up>|<padding>`. */
-function received(text: string, at: number): RunRx | null {
+function received(text: string, at: number, id: string, viaSync: boolean): RunRx | null {
   const a = text.indexOf('|');
   const b = text.indexOf('|', a + 1);
   if (a < 0 || b < 0) return null;
   const r = rxFor(text.slice(0, a));
+  if (r.ids) {
+    if (r.ids.has(id)) {
+      r.duplicates++;
+      return null;
+    }
+    r.ids.add(id);
+    if (viaSync) {
+      r.bySync++;
+      return null;
+    }
+  }
   if (r.received === 0) r.firstAt = at;
   r.received++;
   r.lastAt = at;
@@ -179,7 +215,7 @@ function rxFor(run: string): RunRx {
   let r = rx.get(run);
   if (!r) {
     const receiptTally = { delivered: 0, read: 0, ok: 0, failed: 0, errors: {}, eventsToSenders: 0 };
-    rx.set(run, (r = { received: 0, receivedAfterWarmup: 0, receivedInWindow: 0, windowStart: Infinity, windowEnd: -Infinity, latencies: [], firstAt: 0, lastAt: 0, receipts: false, receiptTally }));
+    rx.set(run, (r = { received: 0, receivedAfterWarmup: 0, receivedInWindow: 0, windowStart: Infinity, windowEnd: -Infinity, latencies: [], firstAt: 0, lastAt: 0, receipts: false, receiptTally, ids: null, bySync: 0, duplicates: 0 }));
   }
   return r;
 }
@@ -207,8 +243,10 @@ export async function chat(c: Extract<Command, { cmd: 'chat' }>): Promise<ChatSe
   r.windowStart = warmupEndsAt;
   r.windowEnd = endAt;
   r.receipts = c.receipts;
+  if (c.trackIds) r.ids ??= new Set();
   receiptRun = r;
-  tx = { run, acked: 0, ackedInWindow: 0, failed: 0, errors: {}, ackLatencies: [], warmupEndsAt, endsAt: endAt };
+  syncRun = c.trackIds && c.syncAfter !== undefined ? { run, after: c.syncAfter } : null;
+  tx = { run, acked: 0, ackedInWindow: 0, failed: 0, errors: {}, ackLatencies: [], warmupEndsAt, endsAt: endAt, ackedIds: c.trackIds ? [] : null };
   const state = tx;
   const pacerLag: number[] = [];
   let seq = 0;
@@ -289,6 +327,7 @@ export async function chat(c: Extract<Command, { cmd: 'chat' }>): Promise<ChatSe
     pacerLag,
     unanswered,
     cpu: cpuSince(cpuMark),
+    ...(state.ackedIds ? { ackedIds: state.ackedIds } : {}),
   };
 }
 
@@ -296,7 +335,9 @@ export function collect(run: string): ChatCollectResult {
   const r = rxFor(run);
   rx.delete(run);
   if (receiptRun === r) receiptRun = null;
+  if (syncRun?.run === run) syncRun = null;
   return {
+    ...(r.ids ? { ids: [...r.ids], bySync: r.bySync, duplicates: r.duplicates } : {}),
     received: r.received,
     receivedAfterWarmup: r.receivedAfterWarmup,
     receivedInWindow: r.receivedInWindow,
@@ -306,4 +347,42 @@ export function collect(run: string): ChatCollectResult {
     receipts: r.receiptTally,
     cpu: cpuSince(rxCpuMark),
   };
+}
+
+// ---- reconnects, presence, single requests ----------------------------------------------
+
+/**
+ * A recipient back after its node died asks for what it missed, as the SDK does on
+ * reconnect: `chat.sync` pages from the run's starting cursor (the repeats are dropped by id).
+ */
+export function catchUp(client: Client): void {
+  if (!syncRun) return;
+  client.ws.send(`{"id":"s${++requestSeq}","type":"chat.sync","after":"${syncRun.after}","limit":500}`);
+}
+
+function syncPage(client: Client, f: Frame, at: number): void {
+  for (const m of f.data?.messages ?? []) received(m.text ?? '', at, m.id, true);
+  if (f.data?.more && f.data.cursor && syncRun) client.ws.send(`{"id":"s${++requestSeq}","type":"chat.sync","after":"${f.data.cursor}","limit":500}`);
+}
+
+export function takePresenceEvents(): PresenceSeen[] {
+  return presenceSeen.splice(0);
+}
+
+/** One request from the chat client of `from`, answered with what the server said. */
+export function request(from: string, body: Record<string, unknown>, timeoutMs: number): Promise<ResultMap['request']> {
+  const client = byAddress.get(from);
+  if (!client) return Promise.reject(new Error(`${from} has no chat client here`));
+  const id = `q${++requestSeq}`;
+  return new Promise((resolve) => {
+    const t = setTimeout(() => {
+      awaited.delete(id);
+      resolve({ ok: false, data: null, error: 'timeout' });
+    }, timeoutMs);
+    awaited.set(id, (f) => {
+      clearTimeout(t);
+      resolve({ ok: f.ok === true, data: f.data ?? null, error: f.ok ? null : (f.error?.code ?? 'unknown') });
+    });
+    client.ws.send(JSON.stringify({ ...body, id }));
+  });
 }

@@ -6,13 +6,14 @@
 import { randomBytes } from 'node:crypto';
 import { getAddress } from 'ethers';
 import WebSocket from 'ws';
-import { BEARER_PROTOCOL_PREFIX, SUBPROTOCOL } from '../../protocol/common.ts';
-import { Redis } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
 import { redisKeys } from '../../infra/redis/connect.ts';
 import { RedisSessionStore } from '../../signaling/auth/sessions/redis.ts';
 import { TokenService } from '../../signaling/auth/tokens.ts';
-import type { Command, CommandName, ConnectResult, Reply, ResultMap, Target } from './ipc.ts';
-import { addChatClient, chat, collect, forgetChatClients, receivedSoFar, type Client } from './loadgen-chat.ts';
+import type { Command, CommandName, ConnectResult, ReconnectSpec, Reply, ResultMap, Target } from './ipc.ts';
+import { addChatClient, catchUp, chat, collect, forgetChatClients, receivedSoFar, request, takePresenceEvents, type Client } from './loadgen-chat.ts';
+import { closingAll, reconnect, reconnectStats } from './loadgen-reconnect.ts';
+import { openOne } from './wsopen.ts';
 import { rawClose, rawConnect, type RawClient } from './rawclient.ts';
 import { bump, cpuSince, nowMs } from './stats.ts';
 
@@ -40,10 +41,8 @@ let users: User[] = [];
 let usedUsers = 0;
 const clients: Client[] = [];
 const rawClients: RawClient[] = [];
-
-function onError(this: WebSocket): void {
-  // 'close' follows; failures are counted where they matter.
-}
+/** Where each idle user is connected (to close and reopen it: presence churn). */
+const rawByAddress = new Map<string, { client: RawClient; url: string; user: User; localAddress: string }>();
 
 // ---- commands ---------------------------------------------------------------------------
 
@@ -54,10 +53,13 @@ async function prepare(c: Extract<Command, { cmd: 'prepare' }>): Promise<ResultM
   // token service with the Redis and secret the nodes under test were given: the connect
   // run measures the server's token and session check, not this process's signing.
   const tokens = new TokenService(c.jwtSecret, c.ttlSec);
-  const redis = new Redis(c.redisUrl, { maxRetriesPerRequest: 2 });
+  const redis = c.redisClusterNodes?.length
+    ? new Cluster(c.redisClusterNodes.map((hp) => ({ host: hp.split(':')[0]!, port: Number(hp.split(':')[1]) })), { redisOptions: { maxRetriesPerRequest: 2 } })
+    : new Redis(c.redisUrl, { maxRetriesPerRequest: 2 });
   try {
     const store = new RedisSessionStore(redis, redisKeys(c.redisPrefix), c.redisPrefix);
     users = [];
+    usedUsers = 0;
     for (let i = 0; i < addresses.length; i += 1000) {
       const recs = await Promise.all(addresses.slice(i, i + 1000).map((a) => store.create(a, 86_400)));
       for (const r of recs) users.push({ address: r.address, token: tokens.issue({ address: r.address, sid: r.id, gen: r.gen, sessionExpiresAt: r.expiresAt }).token });
@@ -68,34 +70,47 @@ async function prepare(c: Extract<Command, { cmd: 'prepare' }>): Promise<ResultM
   return { addresses, ms: Math.round(nowMs() - t0) };
 }
 
-function openOne(url: string, user: User, localAddress: string, timeoutMs: number): Promise<{ ws: WebSocket }> {
-  return new Promise((resolve, reject) => {
-    const ws = new WebSocket(url, [SUBPROTOCOL, `${BEARER_PROTOCOL_PREFIX}${user.token}`], { perMessageDeflate: false, localAddress, handshakeTimeout: timeoutMs });
-    let settled = false;
-    const finish = (err: string | null) => {
-      if (settled) return;
-      settled = true;
-      clearTimeout(timer);
-      ws.removeAllListeners();
-      ws.on('error', onError);
-      if (err === null) return resolve({ ws });
-      ws.terminate();
-      reject(new Error(err));
-    };
-    const timer = setTimeout(() => finish('hello-timeout'), timeoutMs);
-    ws.on('message', (data) => {
-      const text = data.toString();
-      if (text.startsWith('{"ev":"session.hello"')) finish(null);
+async function openRaw(url: string, user: User, localAddress: string, timeoutMs: number, again: ReconnectSpec | undefined): Promise<void> {
+  const u = new URL(url);
+  const client = await rawConnect({ host: u.hostname, port: Number(u.port), path: u.pathname, localAddress, token: user.token, timeoutMs });
+  rawClients.push(client);
+  rawByAddress.set(user.address, { client, url, user, localAddress });
+  if (again) client.onDrop = () => void reconnect(again, (next) => openRaw(next, user, localAddress, timeoutMs, again));
+}
+
+async function openChat(url: string, user: User, localAddress: string, timeoutMs: number, again: ReconnectSpec | undefined): Promise<Client> {
+  const { ws } = await openOne(url, user.token, localAddress, timeoutMs);
+  const client = addChatClient(user.address, ws);
+  clients.push(client);
+  if (again) {
+    ws.once('close', () => {
+      void reconnect(again, async (next) => {
+        // Back on another node: catch up on what was missed while away.
+        catchUp(await openChat(next, user, localAddress, timeoutMs, again));
+      });
     });
-    ws.on('unexpected-response', (req, res) => {
-      const code = res.headers['x-blockrtc-error'];
-      res.resume();
-      req.destroy();
-      finish(typeof code === 'string' ? code : `HTTP ${res.statusCode}`);
-    });
-    ws.on('error', (err: NodeJS.ErrnoException) => finish(err.code ?? err.message.slice(0, 60)));
-    ws.on('close', (code) => finish(`closed ${code}`));
-  });
+  }
+  return client;
+}
+
+/** Closes some idle users' connections and opens them again after `downMs` (presence off, then on). */
+async function cycle(c: Extract<Command, { cmd: 'cycle' }>): Promise<ResultMap['cycle']> {
+  const found = c.addresses.map((a) => rawByAddress.get(a)).filter((x) => x !== undefined);
+  const out = { closed: 0, reopened: 0, failed: 0, errors: {} as Record<string, number> };
+  await Promise.all(found.map(async (e) => ((await rawClose(e.client, c.timeoutMs)) === 'closed' ? out.closed++ : undefined)));
+  await new Promise((r) => setTimeout(r, c.downMs));
+  await Promise.all(
+    found.map(async (e) => {
+      try {
+        await openRaw(e.url, e.user, e.localAddress, c.timeoutMs, undefined);
+        out.reopened++;
+      } catch (err) {
+        out.failed++;
+        bump(out.errors, err instanceof Error ? err.message : String(err));
+      }
+    }),
+  );
+  return out;
 }
 
 async function connect(c: Extract<Command, { cmd: 'connect' }>): Promise<ConnectResult> {
@@ -120,13 +135,8 @@ async function connect(c: Extract<Command, { cmd: 'connect' }>): Promise<Connect
       const p = plan[next++]!;
       try {
         const t0 = nowMs();
-        if (c.client === 'raw') {
-          const u = new URL(p.url);
-          rawClients.push(await rawConnect({ host: u.hostname, port: Number(u.port), path: u.pathname, localAddress: c.localAddress, token: p.user.token, timeoutMs: c.timeoutMs }));
-        } else {
-          const { ws } = await openOne(p.url, p.user, c.localAddress, c.timeoutMs);
-          clients.push(addChatClient(p.user.address, ws));
-        }
+        if (c.client === 'raw') await openRaw(p.url, p.user, c.localAddress, c.timeoutMs, c.reconnect);
+        else await openChat(p.url, p.user, c.localAddress, c.timeoutMs, c.reconnect);
         finishedAt = nowMs();
         latencies.push(Math.round((finishedAt - t0) * 1000) / 1000);
       } catch (err) {
@@ -152,6 +162,7 @@ async function connect(c: Extract<Command, { cmd: 'connect' }>): Promise<Connect
 
 async function closeAll(c: Extract<Command, { cmd: 'close' }>): Promise<ResultMap['close']> {
   const t0 = nowMs();
+  closingAll(true);
   let closed = 0;
   let terminated = 0;
   let dropped = 0;
@@ -194,6 +205,8 @@ async function closeAll(c: Extract<Command, { cmd: 'close' }>): Promise<ResultMa
   await Promise.all(Array.from({ length: Math.max(1, c.concurrency) }, worker));
   users = [];
   usedUsers = 0;
+  rawByAddress.clear();
+  closingAll(false);
   return { closed, terminated, dropped, ms: Math.round(nowMs() - t0) };
 }
 
@@ -211,6 +224,14 @@ async function run(c: Command): Promise<ResultMap[CommandName]> {
       return collect(c.run);
     case 'close':
       return closeAll(c);
+    case 'reconnectStats':
+      return reconnectStats();
+    case 'presenceEvents':
+      return { events: takePresenceEvents() };
+    case 'request':
+      return request(c.from, c.body, c.timeoutMs);
+    case 'cycle':
+      return cycle(c);
     case 'exit':
       setImmediate(() => process.exit(0));
       return {};

@@ -46,6 +46,8 @@ export interface RawClient {
   /** The server closed (or the socket dropped) without us asking. */
   dropped: boolean;
   onClose: (() => void) | null;
+  /** Called once when the server closed or the socket dropped without us asking (reconnects hook here). */
+  onDrop: (() => void) | null;
 }
 
 const STATE = Symbol('raw');
@@ -61,6 +63,7 @@ function onClose(this: Socket): void {
   if (!c) return;
   if (!c.closing) c.dropped = true;
   c.onClose?.();
+  if (c.dropped) c.onDrop?.();
 }
 function onError(): void {
   // 'close' follows.
@@ -117,7 +120,7 @@ export function rawConnect(o: RawConnectOptions): Promise<RawClient> {
     `Sec-WebSocket-Key: ${KEY}\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: ${SUBPROTOCOL}, ${BEARER_PROTOCOL_PREFIX}${o.token}\r\n\r\n`;
   return new Promise((resolve, reject) => {
     const socket = netConnect({ host: o.host, port: o.port, localAddress: o.localAddress });
-    const c: RawClient = { socket, pending: null, closing: false, dropped: false, onClose: null };
+    const c: RawClient = { socket, pending: null, closing: false, dropped: false, onClose: null, onDrop: null };
     let head: Buffer | null = Buffer.alloc(0);
     let settled = false;
     const finish = (err: string | null) => {
