@@ -8,7 +8,7 @@ test.describe.configure({ mode: 'serial' });
 const suite = singleNodeSuite();
 const { peers } = suite;
 
-test('two users chat in real time with receipts, typing and presence; history survives a reload; offline messages arrive at sign-in', async ({ browser }) => {
+test('two users chat in real time with receipts, typing and presence; history survives a reload; a message to someone offline arrives at sign-in as a request', async ({ browser }) => {
   const carolWallet = Wallet.createRandom();
   // Carol exists (signed in once) and then goes offline.
   const carolFirst = await newPeer(browser, suite.web.url, 'carol', carolWallet);
@@ -85,13 +85,19 @@ test('two users chat in real time with receipts, typing and presence; history su
   const carol = await newPeer(browser, suite.web.url, 'carol-again', carolWallet);
   peers.push(carol);
   await signIn(carol);
+  // Carol never wrote to Alice nor added her: the message is a request, and until Carol accepts
+  // it Alice gets neither receipts nor Carol's presence.
+  await expect(carol.page.getByTestId('requests-count')).toHaveText('1');
+  await expect(contact(carol, alice.address)).toHaveCount(0);
+  await expect(contact(alice, carolWallet.address).getByTestId('presence')).toHaveAttribute('data-online', 'unknown');
+  await expect(toCarol).toHaveAttribute('data-status', 'sent');
+  await carol.page.getByTestId('tab-requests').click();
+  await carol.page.locator(`[data-testid=request][data-address="${alice.address}"]`).getByTestId('request-accept').click();
+  await carol.page.getByTestId('tab-chats').click();
   await expect(contact(carol, alice.address).getByTestId('unread')).toHaveText('1');
-  await expect(toCarol).toHaveAttribute('data-status', 'delivered');
   await contact(carol, alice.address).click();
   await expect(carol.page.getByTestId('message').filter({ hasText: 'Carol, call me' })).toBeVisible();
   await expect(toCarol).toHaveAttribute('data-status', 'read');
-  // Carol has not written to Alice nor added her: her presence is unknown to Alice until she answers.
-  await expect(contact(alice, carolWallet.address).getByTestId('presence')).toHaveAttribute('data-online', 'unknown');
   await carol.page.getByTestId('composer-input').fill('Back now');
   await carol.page.getByTestId('composer-input').press('Enter');
   await expect(alice.page.getByTestId('message').filter({ hasText: 'Back now' })).toBeVisible();

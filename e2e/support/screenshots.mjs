@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
-const specs = ['e2e/chat.spec.ts', 'e2e/call.spec.ts', 'e2e/group.spec.ts'];
+const specs = ['e2e/chat.spec.ts', 'e2e/call.spec.ts', 'e2e/group.spec.ts', 'e2e/groups-requests.spec.ts'];
 const r = spawnSync('npx', ['playwright', 'test', ...specs, ...process.argv.slice(2)], {
   cwd: root,
   stdio: 'inherit',

@@ -35,6 +35,7 @@ export class CallView {
     this.hideIncoming();
     this.incomingId = c.callId;
     const others = c.participants.filter((a) => a !== c.from && a !== this.client.address);
+    const group = c.group ? (this.client.groups.cached(c.group)?.info.name ?? 'a group') : null;
     const act = async (accept: boolean) => {
       this.hideIncoming();
       try {
@@ -53,13 +54,16 @@ export class CallView {
         avatar(c.from, 'lg'),
         h('div', { class: 'kind' }, `Incoming ${c.kind} call`),
         h('div', { class: 'from', 'data-testid': 'incoming-from', title: c.from }, this.client.names.display(c.from)),
-        h('div', { class: 'others' }, others.length ? `with ${others.map((a) => this.client.names.display(a)).join(', ')}` : ''),
+        h('div', { class: 'others', 'data-testid': 'incoming-group' }, group ? `in ${group}` : others.length ? `with ${others.map((a) => this.client.names.display(a)).join(', ')}` : ''),
         h(
           'div',
           { class: 'incoming-actions' },
           h('label', {}, h('button', { class: 'action reject', 'data-testid': 'reject-call', 'aria-label': 'Decline', onclick: () => void act(false) }, icon('phone')), 'Decline'),
           h('label', {}, h('button', { class: 'action accept', 'data-testid': 'accept-call', 'aria-label': 'Accept', onclick: () => void act(true) }, icon(c.kind === 'video' ? 'video' : 'phone')), 'Accept'),
         ),
+        // A group's call keeps running for its members: "Later" only stops the ringing here,
+        // and the group's conversation offers to join while the call lasts.
+        group ? h('button', { class: 'later', 'data-testid': 'dismiss-call', onclick: () => this.hideIncoming() }, 'Later') : null,
       ),
     );
     this.layer.append(this.incomingEl);
@@ -111,7 +115,7 @@ class InCall {
       h(
         'div',
         { class: 'call-top' },
-        h('div', { class: 'title' }, h('strong', {}, peers.length > 1 ? `Group call · ${peers.length + 1} people` : this.client.names.display(peers[0] ?? '')), this.subtitle),
+        h('div', { class: 'title' }, h('strong', {}, this.title(peers)), this.subtitle),
         this.status,
         this.timer,
       ),
@@ -152,6 +156,12 @@ class InCall {
     });
     this.interval = setInterval(() => this.tick(), 500);
     for (const t of session.remoteTracks) this.addTrack(t);
+  }
+
+  private title(peers: string[]): string {
+    const group = this.session.group ? this.client.groups.cached(this.session.group) : null;
+    if (group) return `${group.info.name} · group call`;
+    return peers.length > 1 ? `Group call · ${peers.length + 1} people` : this.client.names.display(peers[0] ?? '');
   }
 
   private async toggle(source: 'mic' | 'camera' | 'screen'): Promise<void> {

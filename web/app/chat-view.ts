@@ -1,28 +1,48 @@
-import { normalizeAddress, type BlockRtcClient, type ChatEntry, type Contact } from '../sdk/index.ts';
-import { avatar, dayOf, h, icon, relativeTime, shortAddress, tick, timeOf, toast } from './ui.ts';
+import { conversationKey, groupConversation, groupOf, type BlockRtcClient, type ChatEntry, type Contact, type GroupState } from '../sdk/index.ts';
+import { Composer } from './composer.ts';
+import { contactHeader, groupBanner, groupHeaderParts, requestBanner, type HeadActions } from './conversation-head.ts';
+import { openCreateGroup } from './group-dialog.ts';
+import { GroupPanel } from './group-panel.ts';
+import { groupAvatar, systemText, who } from './group-ui.ts';
+import { messageElement } from './message-view.ts';
+import { RequestsView } from './requests-view.ts';
+import { avatar, dayOf, h, icon, relativeTime, shortAddress, toast } from './ui.ts';
 
-interface ContactRow {
-  address: string;
+/** A row of the conversation list: an accepted contact or a group. */
+interface ConversationRow {
+  /** The conversation key: an address or `g:<group id>`. */
+  key: string;
   lastText: string;
   lastAt: string | null;
   unread: number;
 }
 
-/** Sidebar (me, add contact, contacts) and the open conversation. */
+type Tab = 'chats' | 'requests';
+
+/** Sidebar (me, add contact, new group, chats and requests) and the open conversation. */
 export class ChatView {
   private readonly offs: (() => void)[] = [];
-  private readonly contacts = new Map<string, ContactRow>();
+  /** Accepted contacts and groups; message requests are listed by RequestsView. */
+  private readonly rows = new Map<string, ConversationRow>();
   private open: string | null = null;
+  private tab: Tab = 'chats';
   private readonly el: HTMLElement;
   private readonly list: HTMLElement;
+  private readonly requestsView: RequestsView;
+  private readonly tabs: Record<Tab, HTMLButtonElement>;
   private readonly conv: HTMLElement;
   private readonly status: HTMLElement;
   private messagesEl: HTMLElement | null = null;
   private typingEl: HTMLElement | null = null;
+  private panel: GroupPanel | null = null;
   private readonly rendered = new Map<string, HTMLElement>();
-  private typingSent = false;
-  private typingStop: ReturnType<typeof setTimeout> | null = null;
-  private recorder: MediaRecorder | null = null;
+  private readonly typists = new Set<string>();
+  private composer: Composer | null = null;
+  private readonly head: HeadActions = {
+    back: () => this.el.classList.remove('has-conv'),
+    toggleMembers: () => this.togglePanel(),
+    open: (key) => this.openConversation(key),
+  };
 
   constructor(
     private readonly client: BlockRtcClient,
@@ -42,6 +62,7 @@ export class ChatView {
         const c = await client.chat.addContact(address);
         input.value = '';
         this.upsertContact(c);
+        this.showTab('chats');
         this.openConversation(c.address);
       } catch (err) {
         addError.textContent = (err as Error).message;
@@ -49,6 +70,9 @@ export class ChatView {
     };
     input.addEventListener('keydown', (e) => e.key === 'Enter' && void add());
     this.list = h('div', { class: 'contacts', 'data-testid': 'contacts' });
+    this.requestsView = new RequestsView(client, (a) => this.openConversation(a), (a) => this.open === a);
+    const tab = (t: Tab, text: string) => h('button', { class: 'tab', role: 'tab', 'data-testid': `tab-${t}`, onclick: () => this.showTab(t) }, text);
+    this.tabs = { chats: tab('chats', 'Chats'), requests: tab('requests', 'Requests') };
     this.conv = h('section', { class: 'conversation' });
     const sidebar = h(
       'aside',
@@ -58,19 +82,21 @@ export class ChatView {
         { class: 'me' },
         avatar(me),
         h('div', { class: 'who' }, h('strong', { 'data-testid': 'me-address', title: me }, shortAddress(me)), this.status),
+        h('button', { class: 'icon-btn', title: 'New group', 'aria-label': 'New group', 'data-testid': 'new-group', onclick: () => this.newGroup() }, icon('users')),
         h('button', { class: 'icon-btn', title: 'Sign out', 'aria-label': 'Sign out', 'data-testid': 'sign-out', onclick: onSignOut }, icon('logout')),
       ),
       h('div', { class: 'add-contact' }, input, h('button', { class: 'btn btn-primary', 'data-testid': 'add-contact-btn', onclick: () => void add() }, 'Add')),
       addError,
-      h('div', { class: 'section-title' }, 'Conversations'),
+      h('div', { class: 'tabs', role: 'tablist' }, this.tabs.chats, this.tabs.requests),
       this.list,
+      this.requestsView.el,
     );
     this.el = h('div', { class: 'app', 'data-testid': 'main' }, sidebar, this.conv);
     root.replaceChildren(this.el);
-    this.renderContacts();
+    this.showTab('chats');
     this.renderConversation();
 
-    const { chat, presence, engine } = client;
+    const { chat, presence, engine, groups, requests, blocks } = client;
     this.offs.push(
       engine.on('state', (s) => {
         this.status.dataset.state = s;
@@ -78,60 +104,135 @@ export class ChatView {
       }),
       chat.on('message', ({ entry, live }) => this.onMessage(entry, live)),
       chat.on('update', ({ entry }) => this.onUpdate(entry)),
-      chat.on('typing', ({ peer, typing }) => {
-        if (peer === this.open && this.typingEl) this.typingEl.hidden = !typing;
+      chat.on('typing', ({ peer, from, typing }) => {
+        if (peer !== this.open) return;
+        if (typing) this.typists.add(from);
+        else this.typists.delete(from);
+        this.renderTyping();
       }),
       presence.on('change', () => {
         this.renderContacts();
         this.renderHeaderPresence();
       }),
       client.names.on('change', ({ address }) => {
-        if (this.contacts.has(address)) this.renderContacts();
+        if (this.rows.has(address)) this.renderContacts();
         if (address === this.open) this.renderHeaderName();
       }),
-      engine.signal.on('signal.open', ({ reconnect }) => reconnect && void this.loadContacts()),
+      groups.on('change', (g) => this.onGroup(g)),
+      requests.on('change', () => this.renderRequests()),
+      requests.on('resolved', ({ address, action, contact }) => {
+        if (contact) this.upsertContact(contact);
+        // Accepted on another device: the contact list has it now.
+        else if (action === 'accepted') void this.reloadContacts();
+        if (this.open === address) this.renderConversation();
+      }),
+      blocks.on('change', ({ address }) => {
+        this.renderContacts();
+        if (this.open === address) this.renderConversation();
+      }),
+      // Groups, requests and blocks list themselves again after a reconnect (SDK); contacts here.
+      engine.signal.on('signal.open', ({ reconnect }) => reconnect && void this.reloadContacts()),
+      // The "join the call" banner of an open group depends on whether I am in that call.
+      client.calls.on('session', () => this.refreshOpenGroup()),
+      client.calls.on('session-ended', () => this.refreshOpenGroup()),
     );
   }
 
   destroy(): void {
     for (const off of this.offs) off();
     this.client.chat.setOpenConversation(null);
-    this.recorder?.stop();
+    this.composer?.destroy();
     this.el.remove();
   }
 
+  /** Contacts, groups, requests and blocks, after (re)connecting. */
   async loadContacts(): Promise<void> {
-    const list = await this.client.chat.listContacts();
+    const { chat, groups, requests, blocks } = this.client;
+    // The side lists are not worth failing the contact list for; each shows what it got.
+    const side = (p: Promise<unknown>, what: string) => p.catch((err: unknown) => toast(`Could not load ${what}: ${(err as Error).message}`));
+    const [list] = await Promise.all([chat.listContacts(), side(groups.list(), 'groups'), side(requests.list(), 'requests'), side(blocks.list(), 'blocks')]);
     for (const c of list) this.upsertContact(c);
   }
 
+  private async reloadContacts(): Promise<void> {
+    const list = await this.client.chat.listContacts().catch(() => []);
+    for (const c of list) this.upsertContact(c);
+  }
+
+  private showTab(t: Tab): void {
+    this.tab = t;
+    for (const [k, b] of Object.entries(this.tabs)) {
+      b.classList.toggle('active', k === t);
+      b.setAttribute('aria-selected', String(k === t));
+    }
+    this.list.hidden = t !== 'chats';
+    this.requestsView.el.hidden = t !== 'requests';
+    this.renderContacts();
+    this.renderRequests();
+  }
+
+  private newGroup(): void {
+    const contacts = [...this.rows.keys()].filter((k) => !groupOf(k));
+    openCreateGroup(this.client, contacts, (g) => {
+      this.showTab('chats');
+      this.openConversation(groupConversation(g.info.id));
+    });
+  }
+
+  private row(key: string): ConversationRow {
+    let row = this.rows.get(key);
+    if (!row) this.rows.set(key, (row = { key, lastText: '', lastAt: null, unread: 0 }));
+    return row;
+  }
+
   private upsertContact(c: Contact): void {
-    const row = this.contacts.get(c.address) ?? { address: c.address, lastText: '', lastAt: null, unread: 0 };
+    const row = this.row(c.address);
     if (c.lastMessage && (!row.lastAt || c.lastMessage.createdAt >= row.lastAt)) {
       row.lastAt = c.lastMessage.createdAt;
       row.lastText = preview(c.lastMessage.kind, c.lastMessage.text, c.lastMessage.from === this.client.address);
     }
     row.unread = c.address === this.open ? 0 : c.unread;
-    this.contacts.set(c.address, row);
     this.client.presence.set(c.presence);
     this.renderContacts();
   }
 
+  private onGroup(g: GroupState): void {
+    const key = groupConversation(g.info.id);
+    if (g.standing === 'active' || g.standing === 'invited') {
+      const row = this.row(key);
+      const last = g.lastMessage;
+      if (last && (!row.lastAt || last.createdAt > row.lastAt)) {
+        row.lastAt = last.createdAt;
+        row.lastText = last.kind === 'system' ? 'Group updated' : `${who(last.from, this.client.address)}: ${preview(last.kind, last.text, false)}`;
+        if (key !== this.open) row.unread = g.unread;
+      }
+      row.lastAt ??= g.info.createdAt;
+    }
+    this.renderContacts();
+    if (key === this.open) {
+      this.renderGroupHeader(g);
+      this.panel?.render(g);
+    }
+  }
+
   private onMessage(entry: ChatEntry, live: boolean): void {
-    let row = this.contacts.get(entry.peer);
-    if (!row) {
-      row = { address: entry.peer, lastText: '', lastAt: null, unread: 0 };
-      this.contacts.set(entry.peer, row);
-      void this.client.presence.query([entry.peer]).catch(() => undefined);
-    } else if (live && !entry.outgoing && this.client.presence.isUnknown(entry.peer)) {
+    const isContact = this.rows.has(entry.peer);
+    if (!entry.group && !isContact && !entry.outgoing) {
+      // Not an accepted contact: a message request (RequestsView lists it), unless it is open.
+      if (entry.peer === this.open) this.renderMessage(entry, live);
+      return;
+    }
+    if (!entry.group && !isContact) void this.client.presence.query([entry.peer]).catch(() => undefined);
+    else if (!entry.group && live && !entry.outgoing && this.client.presence.isUnknown(entry.peer)) {
       // A message from someone whose presence was unknown: they share it with us now.
       void this.client.presence.query([entry.peer]).catch(() => undefined);
     }
+    const row = this.row(entry.peer);
     if (!row.lastAt || entry.createdAt >= row.lastAt) {
       row.lastAt = entry.createdAt;
-      row.lastText = preview(entry.kind, entry.text, entry.outgoing);
+      row.lastText = entry.kind === 'system' ? systemText(entry.system, this.client.address) : entry.group && !entry.outgoing ? `${this.client.names.display(entry.from)}: ${preview(entry.kind, entry.text, false)}` : preview(entry.kind, entry.text, entry.outgoing);
     }
-    if (live && !entry.outgoing && !entry.readAt && entry.peer !== this.open) row.unread++;
+    if (live && !entry.outgoing && entry.kind !== 'system' && !entry.readAt && entry.peer !== this.open) row.unread++;
     this.renderContacts();
     if (entry.peer === this.open) this.renderMessage(entry, live);
   }
@@ -141,42 +242,78 @@ export class ChatView {
     this.renderMessage(entry, false);
   }
 
+  private renderRequests(): void {
+    this.requestsView.render();
+    const n = this.client.requests.requests.length;
+    this.tabs.requests.replaceChildren('Requests', n > 0 ? h('span', { class: 'badge', 'data-testid': 'requests-count' }, String(n)) : '');
+  }
+
   private renderContacts(): void {
-    const rows = [...this.contacts.values()].sort((a, b) => (b.lastAt ?? '').localeCompare(a.lastAt ?? ''));
-    this.client.names.want(rows.map((r) => r.address));
+    if (this.tab !== 'chats') return;
+    const rows = [...this.rows.values()].sort((a, b) => (b.lastAt ?? '').localeCompare(a.lastAt ?? ''));
+    this.client.names.want(rows.map((r) => r.key).filter((k) => !groupOf(k)));
     if (rows.length === 0) {
-      this.list.replaceChildren(h('div', { class: 'empty-contacts' }, 'No conversations yet.', h('br'), 'Add a wallet address above to start chatting.'));
+      this.list.replaceChildren(h('div', { class: 'empty-contacts' }, 'No conversations yet.', h('br'), 'Add a wallet address above or start a group.'));
       return;
     }
-    this.list.replaceChildren(
-      ...rows.map((r) =>
-        h(
-          'button',
-          { class: `contact${r.address === this.open ? ' active' : ''}`, 'data-testid': 'contact', 'data-address': r.address, onclick: () => this.openConversation(r.address) },
-          avatar(r.address, '', this.client.presence.onlineState(r.address)),
-          h(
-            'div',
-            { class: 'body' },
-            h('div', { class: 'row' }, h('span', { class: 'name', title: r.address }, this.client.names.display(r.address)), h('span', { class: 'time' }, relativeTime(r.lastAt))),
-            h('div', { class: 'row' }, h('span', { class: 'preview', 'data-testid': 'last-message' }, r.lastText || 'No messages yet'), r.unread > 0 ? h('span', { class: 'badge', 'data-testid': 'unread' }, String(r.unread)) : null),
-          ),
-        ),
+    this.list.replaceChildren(...rows.map((r) => (groupOf(r.key) ? this.groupRow(r) : this.contactRow(r))));
+  }
+
+  private contactRow(r: ConversationRow): HTMLElement {
+    const blocked = this.client.blocks.isBlocked(r.key);
+    return h(
+      'button',
+      { class: `contact${r.key === this.open ? ' active' : ''}`, 'data-testid': 'contact', 'data-address': r.key, 'data-blocked': blocked, onclick: () => this.openConversation(r.key) },
+      avatar(r.key, '', this.client.presence.onlineState(r.key)),
+      this.rowBody(this.client.names.display(r.key), r, r.key, blocked ? 'Blocked' : null),
+    );
+  }
+
+  private groupRow(r: ConversationRow): HTMLElement {
+    const id = groupOf(r.key)!;
+    const g = this.client.groups.cached(id);
+    const invited = g?.standing === 'invited';
+    const gone = g && g.standing !== 'active' && !invited;
+    return h(
+      'button',
+      { class: `contact group${r.key === this.open ? ' active' : ''}`, 'data-testid': 'group-row', 'data-group': id, 'data-standing': g?.standing ?? 'active', onclick: () => this.openConversation(r.key) },
+      g ? groupAvatar(g.info) : avatar(id),
+      this.rowBody(g?.info.name ?? 'Group', r, null, invited ? 'Invitation' : gone ? 'You are no longer a member' : g?.info.activeCall ? 'Call in progress' : null),
+    );
+  }
+
+  private rowBody(name: string, r: ConversationRow, title: string | null, note: string | null): HTMLElement {
+    return h(
+      'div',
+      { class: 'body' },
+      h('div', { class: 'row' }, h('span', { class: 'name', title: title ?? name }, name), h('span', { class: 'time' }, relativeTime(r.lastAt))),
+      h(
+        'div',
+        { class: 'row' },
+        h('span', { class: 'preview', 'data-testid': 'last-message' }, note ?? (r.lastText || 'No messages yet')),
+        r.unread > 0 ? h('span', { class: 'badge', 'data-testid': 'unread' }, String(r.unread)) : null,
       ),
     );
   }
 
   openConversation(address: string): void {
-    const peer = normalizeAddress(address);
-    this.open = peer;
-    const row = this.contacts.get(peer);
+    const key = conversationKey(address);
+    this.open = key;
+    this.typists.clear();
+    const row = this.rows.get(key);
     if (row) row.unread = 0;
-    this.client.chat.setOpenConversation(peer);
+    this.panel = null;
+    this.client.chat.setOpenConversation(key);
     this.el.classList.add('has-conv');
     this.renderContacts();
+    this.renderRequests();
     this.renderConversation();
+    const group = groupOf(key);
+    // An invitation has no history to show until it is accepted.
+    if (group && this.client.groups.cached(group)?.standing === 'invited') return;
     void this.client.chat
-      .loadHistory(peer)
-      .then(() => this.client.chat.setOpenConversation(peer))
+      .loadHistory(key)
+      .then(() => this.client.chat.setOpenConversation(this.open))
       .catch(() => undefined);
   }
 
@@ -187,7 +324,7 @@ export class ChatView {
 
   private renderHeaderPresence(): void {
     const sub = this.conv.querySelector<HTMLElement>('[data-testid=peer-presence]');
-    if (!sub || !this.open) return;
+    if (!sub || !this.open || groupOf(this.open)) return;
     const p = this.client.presence.get(this.open);
     sub.className = `sub${p?.online ? ' online' : ''}`;
     sub.textContent = p?.online === null ? '—' : p?.online ? 'Online' : p?.lastSeen ? `Last seen ${relativeTime(p.lastSeen)}` : 'Offline';
@@ -195,138 +332,93 @@ export class ChatView {
 
   private renderConversation(): void {
     this.rendered.clear();
-    const peer = this.open;
-    if (!peer) {
+    this.composer?.destroy();
+    this.composer = null;
+    const key = this.open;
+    if (!key) {
       this.messagesEl = null;
       this.typingEl = null;
       this.conv.replaceChildren(
-        h('div', { class: 'conv-empty' }, h('div', {}, h('div', { class: 'logo', style: 'opacity:.9' }, icon('chat')), h('h2', {}, 'Your messages'), h('p', {}, 'Pick a conversation or add a wallet address to start one.'))),
+        h('div', { class: 'conv-empty' }, h('div', {}, h('div', { class: 'logo', style: 'opacity:.9' }, icon('chat')), h('h2', {}, 'Your messages'), h('p', {}, 'Pick a conversation, add a wallet address or start a group.'))),
       );
-      const svg = this.conv.querySelector('.logo svg');
-      svg?.setAttribute('stroke', '#fff');
+      this.conv.querySelector('.logo svg')?.setAttribute('stroke', '#fff');
       return;
     }
-    const callBtn = (kind: 'audio' | 'video') =>
-      h(
-        'button',
-        {
-          class: 'call-btn',
-          title: kind === 'audio' ? 'Voice call' : 'Video call',
-          'aria-label': kind === 'audio' ? 'Voice call' : 'Video call',
-          'data-testid': `call-${kind}`,
-          onclick: () => void this.client.calls.start(peer, kind).catch((err: unknown) => toast(`Call failed: ${(err as Error).message}`)),
-        },
-        icon(kind === 'audio' ? 'phone' : 'video'),
-      );
+    const group = groupOf(key);
     this.messagesEl = h('div', { class: 'messages', 'data-testid': 'messages' });
-    this.typingEl = h('div', { class: 'typing', 'data-testid': 'typing', hidden: true }, h('span', { class: 'dots' }, h('i'), h('i'), h('i')), 'typing…');
-    const head = h(
-      'header',
-      { class: 'conv-head' },
-      h('button', { class: 'icon-btn back', title: 'Back', 'aria-label': 'Back', onclick: () => this.el.classList.remove('has-conv') }, icon('back')),
-      avatar(peer),
-      h('div', { class: 'who' }, h('strong', { 'data-testid': 'chat-peer', title: peer }, this.client.names.display(peer)), h('div', { class: 'sub', 'data-testid': 'peer-presence' })),
-      callBtn('audio'),
-      callBtn('video'),
-    );
-    this.conv.replaceChildren(head, this.messagesEl, this.typingEl, this.composer(peer));
-    this.renderHeaderPresence();
-    for (const e of this.client.chat.messages(peer)) this.renderMessage(e, false);
+    this.typingEl = h('div', { class: 'typing', 'data-testid': 'typing', hidden: true });
+    this.renderTyping();
+    const parts: HTMLElement[] = [group ? h('header', { class: 'conv-head', 'data-testid': 'group-header' }) : contactHeader(this.client, key, this.head)];
+    const banner = group ? groupBanner(this.client, group, this.head) : requestBanner(this.client, key);
+    if (banner) parts.push(banner);
+    parts.push(this.messagesEl, this.typingEl);
+    const g = group ? this.client.groups.cached(group) : null;
+    const canWrite = group ? g?.standing === 'active' : !this.client.blocks.isBlocked(key);
+    if (canWrite) {
+      this.composer = new Composer(this.client, key);
+      parts.push(this.composer.el);
+    }
+    this.conv.replaceChildren(h('div', { class: 'conv-main' }, ...parts));
+    if (group) {
+      if (g) this.renderGroupHeader(g);
+      if (this.panel) this.conv.append(this.panel.el);
+    } else this.renderHeaderPresence();
+    for (const e of this.client.chat.messages(key)) this.renderMessage(e, false);
     this.scrollDown();
   }
 
-  private composer(peer: string): HTMLElement {
-    const input = h('input', { placeholder: 'Write a message…', 'data-testid': 'composer-input', autocomplete: 'off', 'aria-label': 'Message' });
-    const field = h('div', { class: 'field' }, input);
-    const send = () => {
-      const text = input.value.trim();
-      if (!text) return;
-      input.value = '';
-      this.stopTyping(peer);
-      void this.client.chat.sendText(peer, text);
-    };
-    input.addEventListener('keydown', (e) => e.key === 'Enter' && send());
-    input.addEventListener('input', () => {
-      if (!input.value) return this.stopTyping(peer);
-      if (!this.typingSent) {
-        this.typingSent = true;
-        this.client.chat.setTyping(peer, true);
-      }
-      if (this.typingStop) clearTimeout(this.typingStop);
-      this.typingStop = setTimeout(() => this.stopTyping(peer), 3000);
-    });
-    const mic: HTMLButtonElement = h('button', { class: 'round mic', title: 'Record a voice note', 'aria-label': 'Record a voice note', 'data-testid': 'record-btn', onclick: () => void this.toggleRecording(peer, mic, field, input) }, icon('mic'));
-    field.append(mic);
-    return h('div', { class: 'composer' }, field, h('button', { class: 'round send', title: 'Send', 'aria-label': 'Send', 'data-testid': 'send-btn', onclick: send }, icon('send')));
+  private renderGroupHeader(g: GroupState): void {
+    const head = this.conv.querySelector<HTMLElement>('[data-testid=group-header]');
+    if (!head) return;
+    head.replaceChildren(...groupHeaderParts(this.client, g, this.head));
+    const banner = this.conv.querySelector('[data-testid=group-banner]');
+    const fresh = groupBanner(this.client, g.info.id, this.head);
+    if (banner && fresh) banner.replaceWith(fresh);
+    else if (banner) banner.remove();
+    else if (fresh) head.after(fresh);
+    // Membership changed under an open conversation (removed, or an invitation accepted elsewhere).
+    if ((this.composer !== null) !== (g.standing === 'active')) this.renderConversation();
   }
 
-  private stopTyping(peer: string): void {
-    if (this.typingStop) clearTimeout(this.typingStop);
-    this.typingStop = null;
-    if (this.typingSent) this.client.chat.setTyping(peer, false);
-    this.typingSent = false;
+  private refreshOpenGroup(): void {
+    const id = this.open ? groupOf(this.open) : null;
+    const g = id ? this.client.groups.cached(id) : null;
+    if (g) this.renderGroupHeader(g);
   }
 
-  /** First click records, second click stops and sends. */
-  private async toggleRecording(peer: string, button: HTMLButtonElement, field: HTMLElement, input: HTMLInputElement): Promise<void> {
-    if (this.recorder) {
-      this.recorder.stop();
+  private togglePanel(): void {
+    const id = this.open ? groupOf(this.open) : null;
+    if (this.panel || !id) {
+      this.panel?.el.remove();
+      this.panel = null;
       return;
     }
-    let stream: MediaStream;
-    try {
-      stream = await navigator.mediaDevices.getUserMedia({ audio: true });
-    } catch {
-      toast('Microphone not available');
-      return;
-    }
-    const mime = ['audio/webm;codecs=opus', 'audio/ogg;codecs=opus', 'audio/mp4'].find((m) => MediaRecorder.isTypeSupported(m)) ?? '';
-    const rec = new MediaRecorder(stream, mime ? { mimeType: mime } : {});
-    const chunks: Blob[] = [];
-    const started = Date.now();
-    const indicator = h('div', { class: 'rec', 'data-testid': 'recording' }, 'Recording 0:00');
-    const timer = setInterval(() => {
-      const s = Math.floor((Date.now() - started) / 1000);
-      indicator.textContent = `Recording ${Math.floor(s / 60)}:${String(s % 60).padStart(2, '0')}`;
-    }, 250);
-    rec.ondataavailable = (e) => e.data.size && chunks.push(e.data);
-    rec.onstop = () => {
-      clearInterval(timer);
-      stream.getTracks().forEach((t) => t.stop());
-      this.recorder = null;
-      button.classList.remove('recording');
-      button.replaceChildren(icon('mic'));
-      indicator.replaceWith(input);
-      const blob = new Blob(chunks, { type: (rec.mimeType || 'audio/webm').split(';')[0] });
-      if (blob.size > 0) void this.client.chat.sendVoiceNote(peer, blob).catch((err: unknown) => toast(`Voice note not sent: ${(err as Error).message}`));
-    };
-    this.recorder = rec;
-    rec.start(250);
-    button.classList.add('recording');
-    button.replaceChildren(icon('stop'));
-    input.replaceWith(indicator);
-    void field;
+    this.panel = new GroupPanel(this.client, id, () => this.togglePanel());
+    this.conv.append(this.panel.el);
+  }
+
+  private renderTyping(): void {
+    const el = this.typingEl;
+    if (!el) return;
+    const names = [...this.typists];
+    el.hidden = names.length === 0;
+    const text = this.open && groupOf(this.open) ? `${names.map((a) => this.client.names.display(a)).join(', ')} ${names.length > 1 ? 'are' : 'is'} typing…` : 'typing…';
+    el.replaceChildren(h('span', { class: 'dots' }, h('i'), h('i'), h('i')), text);
   }
 
   private renderMessage(e: ChatEntry, live: boolean): void {
     const list = this.messagesEl;
     if (!list) return;
     const key = e.clientId + e.from;
-    const body: (Node | string)[] = [];
-    if (e.kind === 'text') body.push(e.text ?? '');
-    else if (e.attachment) {
-      const audio = h('audio', { controls: true, preload: 'metadata', 'data-testid': 'voice-note' });
-      void this.client.chat.attachmentUrl(e.attachment.id).then((url) => (audio.src = url), () => undefined);
-      body.push(audio);
-    }
-    const meta = h('div', { class: 'meta' }, h('time', { datetime: e.createdAt }, timeOf(e.createdAt)), e.outgoing ? tick(e.status) : null);
-    const el = h('div', { class: `msg ${e.outgoing ? 'out' : 'in'}`, 'data-testid': 'message', 'data-direction': e.outgoing ? 'out' : 'in', 'data-status': e.status, 'data-id': e.id ?? '' }, h('div', { class: 'text' }, ...body), meta);
+    const el = messageElement(this.client, e);
     const old = this.rendered.get(key);
     if (old) {
       // Keep the audio element (and its playback) when only the status changed.
       const oldAudio = old.querySelector('audio');
       if (oldAudio) el.querySelector('audio')?.replaceWith(oldAudio);
+      const details = old.nextElementSibling?.classList.contains('receipt-details') ? old.nextElementSibling : null;
       old.replaceWith(el);
+      if (details) el.after(details);
       this.rendered.set(key, el);
       return;
     }

@@ -1,46 +1,35 @@
-import type { ChatMessage, Contact, MessageKind, ReceiptEvent, UploadResult } from '../../protocol/index.ts';
+import type { ChatMessage, Contact, GroupReceiptCount, GroupReceiptEvent, MessageKind, ReceiptEvent, UploadResult } from '../../protocol/index.ts';
 import { normalize } from './address.ts';
+import { ConversationStore, type ChatEntry } from './chat-store.ts';
+import { conversationKey, groupConversation, groupOf } from './conversation.ts';
 import type { Engine } from './engine.ts';
 import { BlockRtcClientError, errorCode } from './errors.ts';
 import { Emitter } from './events.ts';
+import { GroupChat } from './group-chat.ts';
 import { randomId, readJson, writeJson } from './storage.ts';
 
-/** queued: waiting for a connection; sending: on the wire; sent: stored by the server. */
-export type DeliveryStatus = 'queued' | 'sending' | 'sent' | 'delivered' | 'read' | 'failed';
-
-export interface ChatEntry {
-  /** Server id; null until the server has stored it. */
-  id: string | null;
-  clientId: string;
-  /** The other party of the conversation. */
-  peer: string;
-  from: string;
-  to: string;
-  outgoing: boolean;
-  kind: MessageKind;
-  text: string | null;
-  attachment: { id: string; mime: string; size: number } | null;
-  createdAt: string;
-  status: DeliveryStatus;
-  deliveredAt: string | null;
-  readAt: string | null;
-  error?: string;
-}
+export type { ChatEntry, DeliveryStatus } from './chat-store.ts';
 
 export interface ChatEvents {
   /** A message appeared in a conversation (new, from history, or synced). */
   message: { entry: ChatEntry; live: boolean };
   /** A known message changed (acked, delivered, read, failed). */
   update: { entry: ChatEntry };
-  typing: { peer: string; typing: boolean };
+  /** `peer` is the conversation; `from` who types (the peer itself in a 1:1 conversation). */
+  typing: { peer: string; from: string; typing: boolean };
   receipt: ReceiptEvent;
+  /** A member's delivered/read cursor moved in a group (counts then follow as updates). */
+  'group-receipt': GroupReceiptEvent;
   /** A sync round finished after (re)connecting. */
   synced: { count: number };
 }
 
 interface OutboxItem {
   clientId: string;
+  /** A conversation key (address or `g:<id>`). */
   to: string;
+  /** Set for a group message: sent with group.send. */
+  group?: string;
   kind: MessageKind;
   text?: string;
   attachmentId?: string;
@@ -51,13 +40,13 @@ interface OutboxItem {
 const TYPING_EXPIRY_MS = 6000;
 
 /**
- * Conversations, the outbox and receipts. Every send carries a client-chosen id, so a retry
- * (after a timeout or a reconnect) returns the stored message instead of a duplicate.
+ * Conversations (1:1 and groups, keyed as in conversation.ts), the outbox and receipts. Every
+ * send carries a client-chosen id, so a retry (after a timeout or a reconnect) returns the
+ * stored message instead of a duplicate. What only groups need is in group-chat.ts.
  */
 export class ChatClient extends Emitter<ChatEvents> {
-  private readonly byId = new Map<string, ChatEntry>();
-  private readonly byClientId = new Map<string, ChatEntry>();
-  private readonly conversations = new Map<string, ChatEntry[]>();
+  private readonly store = new ConversationStore((entry) => this.emit('update', { entry }));
+  private readonly groups: GroupChat;
   private readonly historyCursor = new Map<string, string | null>();
   private readonly deliveredQueue = new Map<string, Set<string>>();
   private readonly typingTimers = new Map<string, ReturnType<typeof setTimeout>>();
@@ -77,21 +66,34 @@ export class ChatClient extends Emitter<ChatEvents> {
     s.on('chat.receipt', (r) => this.onReceipt(r));
     // The server may have lost events for this connection (Redis outage): fetch them.
     s.on('session.resync', () => void this.resync());
-    s.on('chat.typing', (t) => this.onTyping(t.from, t.typing));
+    s.on('chat.typing', (t) => this.onTyping(t.from, t.from, t.typing));
+    this.groups = new GroupChat({
+      store: this.store,
+      me: () => this.me(),
+      receiptsRequest: (payload) => engine.signal.request('group.receipts', payload),
+      added: (entry, live) => this.emit('message', { entry, live }),
+      typing: (conversation, from, typing) => this.onTyping(conversation, from, typing),
+      isOpen: (conversation) => this.openPeer === conversation,
+      markRead: (conversation) => void this.markRead(conversation),
+      deliveredSoon: () => this.scheduleDelivered(),
+    });
+    s.on('group.message', (m) => this.groups.ingest(m, true));
+    s.on('group.receipt', (r) => this.onGroupReceipt(r));
+    s.on('group.typing', (t) => this.onTyping(groupConversation(t.group), t.from, t.typing));
     engine.on('session', (session) => {
       this.reset();
       if (session) this.outbox = readJson<OutboxItem[]>(engine.storage, this.outboxKey()) ?? [];
     });
   }
 
-  /** Messages of one conversation, oldest first. */
+  /** Messages of one conversation (an address or `g:<group id>`), oldest first. */
   messages(peer: string): ChatEntry[] {
-    return this.conversations.get(normalize(peer)) ?? [];
+    return this.store.list(conversationKey(peer));
   }
 
   /** The conversation on screen: its incoming messages are marked read as they arrive. */
   setOpenConversation(peer: string | null): void {
-    this.openPeer = peer ? normalize(peer) : null;
+    this.openPeer = peer ? conversationKey(peer) : null;
     if (this.openPeer) void this.markRead(this.openPeer);
   }
 
@@ -99,29 +101,47 @@ export class ChatClient extends Emitter<ChatEvents> {
     return this.openPeer;
   }
 
+  /** To an address or a group (`g:<group id>`, see groupConversation). */
   async sendText(to: string, text: string): Promise<ChatEntry> {
-    return this.enqueue({ clientId: newClientId(), to: normalize(to), kind: 'text', text, createdAt: new Date().toISOString() });
+    return this.enqueue({ ...target(to), clientId: newClientId(), kind: 'text', text, createdAt: new Date().toISOString() });
   }
 
   /** Uploads the recording, then sends it as an audio (or video) message. */
   async sendVoiceNote(to: string, blob: Blob): Promise<ChatEntry> {
-    const peer = normalize(to);
+    const t = target(to);
     const mime = (blob.type || 'audio/webm').split(';')[0]!;
-    const res = await this.engine.fetch(`/media?to=${encodeURIComponent(peer)}`, { method: 'POST', headers: { 'content-type': mime }, body: blob });
+    const query = t.group ? `group=${encodeURIComponent(t.group)}` : `to=${encodeURIComponent(t.to)}`;
+    const res = await this.engine.fetch(`/media?${query}`, { method: 'POST', headers: { 'content-type': mime }, body: blob });
     const up = (await res.json()) as UploadResult;
     const kind: MessageKind = mime.startsWith('video/') ? 'video' : 'audio';
-    return this.enqueue({ clientId: newClientId(), to: peer, kind, attachmentId: up.id, attachment: { id: up.id, mime: up.mime, size: up.size }, createdAt: new Date().toISOString() });
+    return this.enqueue({ ...t, clientId: newClientId(), kind, attachmentId: up.id, attachment: { id: up.id, mime: up.mime, size: up.size }, createdAt: new Date().toISOString() });
   }
 
   /** Older messages of a conversation; returns how many arrived and whether more exist. */
   async loadHistory(peer: string, limit = 50): Promise<{ count: number; more: boolean }> {
-    const p = normalize(peer);
+    const p = conversationKey(peer);
     const before = this.historyCursor.get(p);
     if (before === null) return { count: 0, more: false };
-    const res = await this.engine.signal.request('chat.history', { peer: p, limit, ...(before ? { before } : {}) });
-    for (const m of res.messages) this.ingest(m, false);
-    this.historyCursor.set(p, res.before);
-    return { count: res.messages.length, more: res.before !== null };
+    const group = groupOf(p);
+    let count: number;
+    let next: string | null;
+    if (group) {
+      const res = await this.engine.signal.request('group.history', { group, limit, ...(before ? { before } : {}) });
+      for (const m of res.messages) this.groups.ingest(m, false);
+      [count, next] = [res.messages.length, res.before];
+    } else {
+      const res = await this.engine.signal.request('chat.history', { peer: p, limit, ...(before ? { before } : {}) });
+      for (const m of res.messages) this.ingest(m, false);
+      [count, next] = [res.messages.length, res.before];
+    }
+    this.historyCursor.set(p, next);
+    return { count, more: next !== null };
+  }
+
+  /** Who received and read one of my group messages (also refreshes its counts). */
+  async receiptDetails(entry: ChatEntry): Promise<GroupReceiptCount | null> {
+    if (!entry.group || !entry.id) throw new BlockRtcClientError('INVALID_FIELDS', 'Receipt details exist for stored group messages only');
+    return this.groups.details(entry.group, entry.id);
   }
 
   listContacts(): Promise<Contact[]> {
@@ -132,9 +152,11 @@ export class ChatClient extends Emitter<ChatEvents> {
     return this.engine.signal.request('contacts.add', { address: normalize(address) }).then((r) => r.contact);
   }
 
-  /** Tells the peer we are (not) typing; failures are irrelevant. */
+  /** Tells the peer (or the group) we are (not) typing; failures are irrelevant. */
   setTyping(to: string, typing: boolean): void {
-    this.engine.signal.request('chat.typing', { to: normalize(to), typing }).catch(() => undefined);
+    const t = target(to);
+    const req = t.group ? this.engine.signal.request('group.typing', { group: t.group, typing }) : this.engine.signal.request('chat.typing', { to: t.to, typing });
+    req.catch(() => undefined);
   }
 
   /** A blob: URL for an attachment, fetched once with the bearer token. */
@@ -171,10 +193,9 @@ export class ChatClient extends Emitter<ChatEvents> {
   }
 
   private reset(): void {
-    this.byId.clear();
-    this.byClientId.clear();
-    this.conversations.clear();
+    this.store.clear();
     this.historyCursor.clear();
+    this.groups.clear();
     this.outbox = [];
   }
 
@@ -184,19 +205,21 @@ export class ChatClient extends Emitter<ChatEvents> {
       id: null,
       clientId: item.clientId,
       peer: item.to,
+      group: item.group ?? null,
       from: me,
       to: item.to,
       outgoing: true,
       kind: item.kind,
       text: item.text ?? null,
+      system: null,
+      receipts: null,
       attachment: item.attachment ?? null,
       createdAt: item.createdAt,
       status: 'queued',
       deliveredAt: null,
       readAt: null,
     };
-    this.byClientId.set(entry.clientId, entry);
-    this.insert(entry);
+    this.store.add(entry);
     this.emit('message', { entry, live: true });
     this.outbox.push(item);
     this.saveOutbox();
@@ -215,27 +238,28 @@ export class ChatClient extends Emitter<ChatEvents> {
     try {
       while (this.outbox.length > 0 && this.engine.signal.state === 'open') {
         const item = this.outbox[0]!;
-        const entry = this.byClientId.get(item.clientId);
-        if (entry && entry.status === 'queued') this.update(entry, { status: 'sending' });
+        const entry = this.store.mine(item.clientId);
+        if (entry && entry.status === 'queued') this.store.update(entry, { status: 'sending' });
         try {
-          const r = await this.engine.signal.request('chat.send', {
-            to: item.to,
+          const body = {
             clientId: item.clientId,
             kind: item.kind,
             ...(item.text !== undefined ? { text: item.text } : {}),
             ...(item.attachmentId ? { attachmentId: item.attachmentId } : {}),
-          });
+          };
+          const r = item.group ? await this.engine.signal.request('group.send', { group: item.group, ...body }) : await this.engine.signal.request('chat.send', { to: item.to, ...body });
           this.outbox.shift();
           this.saveOutbox();
-          const e = this.byClientId.get(item.clientId);
+          const e = this.store.mine(item.clientId);
           if (e) {
-            if (e.id === null) this.byId.set(r.id, e);
-            this.update(e, { id: r.id, createdAt: r.createdAt, status: e.status === 'delivered' || e.status === 'read' ? e.status : 'sent' });
+            if (e.id === null) this.store.link(r.id, e);
+            this.store.update(e, { id: r.id, createdAt: r.createdAt, status: e.status === 'delivered' || e.status === 'read' ? e.status : 'sent' });
+            if (item.group) this.groups.sent(item.group, r.id);
           }
         } catch (err) {
           const code = errorCode(err);
           if (code === 'DISCONNECTED' || code === 'TIMEOUT' || code === 'UNAVAILABLE' || code === 'INTERNAL') {
-            if (entry && entry.status === 'sending') this.update(entry, { status: 'queued' });
+            if (entry && entry.status === 'sending') this.store.update(entry, { status: 'queued' });
             // Same clientId next time, so a send that did land is not duplicated.
             if (code !== 'DISCONNECTED') setTimeout(() => void this.flush(), (err as BlockRtcClientError).retryAfterMs ?? 1000);
             return;
@@ -246,7 +270,7 @@ export class ChatClient extends Emitter<ChatEvents> {
           }
           this.outbox.shift();
           this.saveOutbox();
-          if (entry) this.update(entry, { status: 'failed', error: (err as Error).message });
+          if (entry) this.store.update(entry, { status: 'failed', error: (err as Error).message });
         }
       }
     } finally {
@@ -276,9 +300,13 @@ export class ChatClient extends Emitter<ChatEvents> {
       try {
         for (let round = 0; round < 50; round++) {
           const after = this.engine.storage.getItem(this.cursorKey());
-          const r = await this.engine.signal.request('chat.sync', { limit: 200, ...(after ? { after } : {}) });
+          const r = await this.engine.signal.request('chat.sync', { limit: 200, groups: true, ...(after ? { after } : {}) });
           for (const m of r.messages) {
             this.ingest(m, true);
+            count++;
+          }
+          for (const m of r.groupMessages ?? []) {
+            this.groups.ingest(m, true);
             count++;
           }
           if (r.cursor) this.engine.storage.setItem(this.cursorKey(), r.cursor);
@@ -307,62 +335,53 @@ export class ChatClient extends Emitter<ChatEvents> {
     const me = this.me();
     const outgoing = m.from === me;
     const peer = outgoing ? m.to : m.from;
-    const known = this.byId.get(m.id) ?? (outgoing ? this.byClientId.get(m.clientId) : undefined);
+    const known = this.store.get(m.id) ?? (outgoing ? this.store.mine(m.clientId) : undefined);
     if (known) {
       // Another copy (sync after a live event, or my own send echoed): only merge progress.
       const patch: Partial<ChatEntry> = { id: m.id, createdAt: m.createdAt };
       if (m.deliveredAt && !known.deliveredAt) patch.deliveredAt = m.deliveredAt;
       if (m.readAt && !known.readAt) patch.readAt = m.readAt;
       if (outgoing) patch.status = m.readAt ? 'read' : m.deliveredAt ? 'delivered' : known.status === 'queued' || known.status === 'sending' ? known.status : 'sent';
-      this.byId.set(m.id, known);
-      this.update(known, patch);
+      this.store.link(m.id, known);
+      this.store.update(known, patch);
       return;
     }
     const entry: ChatEntry = {
       id: m.id,
       clientId: m.clientId,
       peer,
+      group: null,
       from: m.from,
       to: m.to,
       outgoing,
       kind: m.kind,
       text: m.text,
+      system: null,
+      receipts: null,
       attachment: m.attachment,
       createdAt: m.createdAt,
       status: outgoing ? (m.readAt ? 'read' : m.deliveredAt ? 'delivered' : 'sent') : m.readAt ? 'read' : m.deliveredAt ? 'delivered' : 'sent',
       deliveredAt: m.deliveredAt,
       readAt: m.readAt,
     };
-    this.byId.set(m.id, entry);
-    if (outgoing) this.byClientId.set(m.clientId, entry);
-    this.insert(entry);
+    this.store.add(entry);
     this.emit('message', { entry, live });
     if (!outgoing) {
-      this.onTyping(peer, false);
+      this.onTyping(peer, peer, false);
       if (!m.deliveredAt) this.queueDelivered(peer, m.id);
       if (this.openPeer === peer && !m.readAt) void this.markRead(peer);
     }
-  }
-
-  private insert(entry: ChatEntry): void {
-    let list = this.conversations.get(entry.peer);
-    if (!list) this.conversations.set(entry.peer, (list = []));
-    list.push(entry);
-    list.sort(compareEntries);
-  }
-
-  private update(entry: ChatEntry, patch: Partial<ChatEntry>): void {
-    Object.assign(entry, patch);
-    const list = this.conversations.get(entry.peer);
-    list?.sort(compareEntries);
-    this.emit('update', { entry });
   }
 
   private queueDelivered(peer: string, id: string): void {
     let ids = this.deliveredQueue.get(peer);
     if (!ids) this.deliveredQueue.set(peer, (ids = new Set()));
     ids.add(id);
-    // Batched: a sync can bring hundreds at once.
+    this.scheduleDelivered();
+  }
+
+  /** Batched: a sync can bring hundreds at once. */
+  private scheduleDelivered(): void {
     this.deliveredTimer ??= setTimeout(() => {
       this.deliveredTimer = null;
       const batch = [...this.deliveredQueue];
@@ -373,6 +392,7 @@ export class ChatClient extends Emitter<ChatEvents> {
           this.engine.signal.request('chat.delivered', { peer: p, ids: list.slice(i, i + 500) }).catch(() => undefined);
         }
       }
+      for (const [group, upTo] of this.groups.takeDelivered()) this.engine.signal.request('group.delivered', { group, upTo }).catch(() => undefined);
     }, 30);
   }
 
@@ -383,9 +403,11 @@ export class ChatClient extends Emitter<ChatEvents> {
     const last = incoming.at(-1);
     if (!last || unread.length === 0 || this.engine.signal.state !== 'open') return;
     const now = new Date().toISOString();
-    for (const e of unread) this.update(e, { readAt: now, status: 'read' });
+    for (const e of unread) this.store.update(e, { readAt: now, status: 'read' });
+    const group = groupOf(peer);
     try {
-      await this.engine.signal.request('chat.read', { peer, upTo: last.id! });
+      if (group) await this.engine.signal.request('group.read', { group, upTo: last.id! });
+      else await this.engine.signal.request('chat.read', { peer, upTo: last.id! });
     } catch {
       // Re-sent on the next connect (the conversation is still open then).
       for (const e of unread) e.readAt = null;
@@ -394,39 +416,44 @@ export class ChatClient extends Emitter<ChatEvents> {
 
   private onReceipt(r: ReceiptEvent): void {
     for (const id of r.ids) {
-      const e = this.byId.get(id);
+      const e = this.store.get(id);
       if (!e || !e.outgoing) continue;
-      if (r.status === 'read') this.update(e, { readAt: r.at, deliveredAt: e.deliveredAt ?? r.at, status: 'read' });
-      else if (e.status !== 'read') this.update(e, { deliveredAt: r.at, status: 'delivered' });
+      if (r.status === 'read') this.store.update(e, { readAt: r.at, deliveredAt: e.deliveredAt ?? r.at, status: 'read' });
+      else if (e.status !== 'read') this.store.update(e, { deliveredAt: r.at, status: 'delivered' });
     }
     // A read receipt covers everything up to the newest id it names.
     if (r.status === 'read') {
       const newest = r.ids.reduce((a, b) => (BigInt(a) > BigInt(b) ? a : b), '0');
       for (const e of this.messages(r.by)) {
-        if (e.outgoing && e.id && BigInt(e.id) <= BigInt(newest) && e.status !== 'read') this.update(e, { readAt: r.at, status: 'read' });
+        if (e.outgoing && e.id && BigInt(e.id) <= BigInt(newest) && e.status !== 'read') this.store.update(e, { readAt: r.at, status: 'read' });
       }
     }
     this.emit('receipt', r);
   }
 
-  private onTyping(peer: string, typing: boolean): void {
-    const old = this.typingTimers.get(peer);
-    if (old) clearTimeout(old);
-    this.typingTimers.delete(peer);
-    // A lost "stopped typing" must not leave the indicator on forever.
-    if (typing) this.typingTimers.set(peer, setTimeout(() => this.onTyping(peer, false), TYPING_EXPIRY_MS));
-    if (typing || old) this.emit('typing', { peer, typing });
+  private onGroupReceipt(r: GroupReceiptEvent): void {
+    this.groups.onReceipt(r);
+    this.emit('group-receipt', r);
   }
+
+  private onTyping(peer: string, from: string, typing: boolean): void {
+    const key = `${peer} ${from}`;
+    const old = this.typingTimers.get(key);
+    if (old) clearTimeout(old);
+    this.typingTimers.delete(key);
+    // A lost "stopped typing" must not leave the indicator on forever.
+    if (typing) this.typingTimers.set(key, setTimeout(() => this.onTyping(peer, from, false), TYPING_EXPIRY_MS));
+    if (typing || old) this.emit('typing', { peer, from, typing });
+  }
+}
+
+/** Where a send goes: a 1:1 peer, or a group. */
+function target(to: string): { to: string; group?: string } {
+  const key = conversationKey(to);
+  const group = groupOf(key);
+  return group ? { to: key, group } : { to: key };
 }
 
 function newClientId(): string {
   return `c${randomId(23)}`;
-}
-
-function compareEntries(a: ChatEntry, b: ChatEntry): number {
-  // Stored messages order by id (arrival order on the server); pending ones go last.
-  if (a.id && b.id) return BigInt(a.id) < BigInt(b.id) ? -1 : BigInt(a.id) > BigInt(b.id) ? 1 : 0;
-  if (a.id && !b.id) return -1;
-  if (!a.id && b.id) return 1;
-  return a.createdAt.localeCompare(b.createdAt);
 }

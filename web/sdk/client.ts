@@ -1,10 +1,13 @@
 import type { HelloEvent } from '../../protocol/index.ts';
 import type { Eip1193Provider } from './auth.ts';
 import { CallManager, type CallRetryPolicies } from './call/index.ts';
+import { BlocksClient } from './blocks.ts';
 import { ChatClient } from './chat.ts';
 import { Engine, type EngineOptions, type Session } from './engine.ts';
+import { GroupsClient } from './groups.ts';
 import { NameClient } from './names.ts';
 import { PresenceClient } from './presence.ts';
+import { RequestsClient } from './requests.ts';
 import type { SignalClient, SignalState } from './signal.ts';
 
 import type { AppConfig } from '../../protocol/constants.ts';
@@ -24,6 +27,8 @@ export interface BlockRtcClientOptions extends EngineOptions {
  *   await client.connect();
  *   client.chat.sendText(peer, 'hi');
  *   const call = await client.calls.start(peer, 'video');
+ *   const group = await client.groups.create({ name: 'Team', members: [a, b] });
+ *   client.chat.sendText(groupConversation(group.info.id), 'hello all');
  */
 export class BlockRtcClient {
   readonly engine: Engine;
@@ -32,6 +37,9 @@ export class BlockRtcClient {
   /** ENS names for display, and name → address. */
   readonly names: NameClient;
   readonly calls: CallManager;
+  readonly groups: GroupsClient;
+  readonly blocks: BlocksClient;
+  readonly requests: RequestsClient;
 
   constructor(options: BlockRtcClientOptions = {}) {
     this.engine = new Engine(options);
@@ -39,6 +47,9 @@ export class BlockRtcClient {
     this.presence = new PresenceClient(this.engine);
     this.names = new NameClient(this.engine);
     this.calls = new CallManager(this.engine, options.callRetry);
+    this.groups = new GroupsClient(this.engine, this.calls);
+    this.blocks = new BlocksClient(this.engine);
+    this.requests = new RequestsClient(this.engine, this.blocks, this.chat);
   }
 
   static async fetchConfig(baseUrl: string = globalThis.location.origin): Promise<AppConfig> {

@@ -20,6 +20,11 @@ export { WalletProvider } from './wallet-provider.ts';
 export { normalize as normalizeAddress } from './address.ts';
 export { ChatClient, type ChatEntry, type ChatEvents, type DeliveryStatus } from './chat.ts';
 export { PresenceClient, type PresenceEvents } from './presence.ts';
+export { GroupsClient, type GroupsEvents, type GroupState, type GroupStanding, type CreateGroupInput, type GroupUpdate } from './groups.ts';
+export { RequestsClient, type RequestsEvents } from './requests.ts';
+export { BlocksClient, type BlocksEvents } from './blocks.ts';
+export { conversationKey, groupConversation, groupOf } from './conversation.ts';
+export type { ReceiptSummary } from './group-receipts.ts';
 export { NameClient, type NameEvents } from './names.ts';
 export {
   CallManager,
@@ -39,5 +44,24 @@ export {
 export { BlockRtcClientError, errorCode, type ClientErrorCode } from './errors.ts';
 export { Emitter, type Listener } from './events.ts';
 export { MemoryStore, type KeyValueStore } from './storage.ts';
+export type {
+  ChatMessage,
+  Contact,
+  PresenceState,
+  CallParticipant,
+  ReceiptEvent,
+  HelloEvent,
+  EventMap,
+  ResultMap,
+  RequestType,
+  GroupInfo,
+  GroupMember,
+  GroupRole,
+  GroupSystem,
+  GroupMessage,
+  GroupReceiptCount,
+  GroupCallEvent,
+  MessageRequest,
+  BlockEntry,
+} from '../../protocol/index.ts';
 export type { EnsNamesResult, EnsResolveResult } from '../../protocol/index.ts';
-export type { ChatMessage, Contact, PresenceState, CallParticipant, ReceiptEvent, HelloEvent, EventMap, ResultMap, RequestType } from '../../protocol/index.ts';

@@ -82,7 +82,7 @@ export class CallManager extends Emitter<CallManagerEvents> {
   async start(to: string | string[], kind: CallKind, options: CallOptions = {}): Promise<CallSession> {
     const list = (Array.isArray(to) ? to : [to]).map(normalize);
     const r = await this.engine.signal.request('call.start', { to: list, kind });
-    const session = this.track(new CallSession(this.engine, r.callId, kind, this.engine.address ?? '', { ...this.defaults, ...options }, r.participants, 'ringing', this.retry));
+    const session = this.track(new CallSession(this.engine, r.callId, kind, this.engine.address ?? '', this.optionsFor(null, options), r.participants, 'ringing', this.retry));
     return this.joinOrLeave(session);
   }
 
@@ -91,8 +91,38 @@ export class CallManager extends Emitter<CallManagerEvents> {
     await this.engine.signal.request('call.accept', { callId });
     this.ringing.delete(callId);
     const participants: CallParticipant[] = (ring?.participants ?? []).map((address) => ({ address, role: address === ring?.from ? 'initiator' : 'invitee', state: address === ring?.from ? 'joined' : 'ringing', joinedAt: null, leftAt: null }));
-    const session = this.track(new CallSession(this.engine, callId, ring?.kind ?? 'video', ring?.from ?? '', { ...this.defaults, ...options }, participants, 'joining', this.retry));
+    const group = ring?.group ?? null;
+    const session = this.track(new CallSession(this.engine, callId, ring?.kind ?? 'video', ring?.from ?? '', this.optionsFor(group, options), participants, 'joining', this.retry, group));
     return this.joinOrLeave(session);
+  }
+
+  /**
+   * Starts the group's call and joins it; when the group already has a call running, the
+   * server answers with that one and this joins it instead.
+   */
+  async startGroup(group: string, kind: CallKind, options: CallOptions = {}): Promise<CallSession> {
+    const { callId } = await this.engine.signal.request('group.call', { group, kind });
+    const existing = this.sessions.get(callId);
+    if (existing) return existing;
+    this.stopRinging(callId, 'accepted');
+    const me = this.engine.address ?? '';
+    const self: CallParticipant = { address: me, role: 'initiator', state: 'accepted', joinedAt: null, leftAt: null };
+    const session = this.track(new CallSession(this.engine, callId, kind, me, this.optionsFor(group, options), [self], 'ringing', this.retry, group));
+    return this.joinOrLeave(session);
+  }
+
+  /** Joins a group's running call without having been rung (a member arriving late). */
+  async joinGroupCall(group: string, call: { callId: string; kind: CallKind; startedBy: string }, options: CallOptions = {}): Promise<CallSession> {
+    const existing = this.sessions.get(call.callId);
+    if (existing) return existing;
+    this.stopRinging(call.callId, 'accepted');
+    const session = this.track(new CallSession(this.engine, call.callId, call.kind, call.startedBy, this.optionsFor(group, options), [], 'joining', this.retry, group));
+    return this.joinOrLeave(session);
+  }
+
+  /** Group calls wait for members to come rather than ending when nobody is there yet. */
+  private optionsFor(group: string | null, options: CallOptions): CallOptions {
+    return { ...this.defaults, ...(group ? { waitForOthers: true } : {}), ...options };
   }
 
   private async joinOrLeave(session: CallSession): Promise<CallSession> {

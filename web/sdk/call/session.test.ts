@@ -213,6 +213,24 @@ describe('CallSession leave and participants', () => {
     expect(s.state).toBe('connected');
   });
 
+  it('a group call waits alone for the first member, then leaves once everyone has gone again', async () => {
+    vi.useFakeTimers();
+    const { engine, types } = fakeEngine(async () => ({}));
+    const me: CallParticipant = { address: ME, role: 'initiator', state: 'joined', joinedAt: null, leftAt: null };
+    const s = new CallSession(engine, CALL, 'audio', ME, { audio: false, video: false, waitForOthers: true }, [me], 'ringing', {}, 'group-1');
+    expect(s.group).toBe('group-1');
+    s.handleParticipant(ME, 'joined');
+    await vi.advanceTimersByTimeAsync(10_000);
+    expect(s.state).toBe('ringing');
+
+    s.handleParticipant(PEER, 'joined');
+    expect(s.state).toBe('connected');
+    s.handleParticipant(PEER, 'left');
+    await vi.advanceTimersByTimeAsync(1500);
+    expect(s.state).toBe('ended');
+    expect(types()).toEqual(['call.cancel']);
+  });
+
   it('reports the active speaker', () => {
     const { engine } = fakeEngine(async () => ({}));
     const s = session(engine);

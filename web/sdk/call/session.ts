@@ -50,6 +50,8 @@ export class CallSession extends Emitter<CallSessionEvents> {
   private connectedAt: number | null = null;
   private readonly transportStates = new Map<TransportDirection, RTCPeerConnectionState>();
   private endTimer: ReturnType<typeof setTimeout> | null = null;
+  /** Someone else has been in the call (see CallOptions.waitForOthers). */
+  private othersSeen = false;
 
   constructor(
     private readonly engine: Engine,
@@ -60,6 +62,8 @@ export class CallSession extends Emitter<CallSessionEvents> {
     participants: CallParticipant[],
     initial: CallState,
     retry: Partial<CallRetryPolicies> = {},
+    /** The group the call was started to, if any. */
+    readonly group: string | null = null,
   ) {
     super();
     this._state = initial;
@@ -321,7 +325,11 @@ export class CallSession extends Emitter<CallSessionEvents> {
     if (this.options.autoLeaveWhenAlone === false || this._state === 'ended') return;
     if (this.endTimer) clearTimeout(this.endTimer);
     this.endTimer = null;
-    if (this.othersPresent()) return;
+    if (this.othersPresent()) {
+      this.othersSeen = true;
+      return;
+    }
+    if (this.options.waitForOthers && !this.othersSeen) return;
     this.endTimer = setTimeout(() => {
       if (!this.othersPresent()) void this.leave();
     }, ALONE_GRACE_MS);

@@ -31,6 +31,11 @@ export interface CallOptions {
   simulcast?: boolean;
   /** Leave by itself when every other participant has left, declined or missed (default true). */
   autoLeaveWhenAlone?: boolean;
+  /**
+   * Being alone counts only once someone else has been in the call (set for group calls:
+   * members join when they like, so the first one in waits for the others).
+   */
+  waitForOthers?: boolean;
 }
 
 export interface RemoteTrack {
