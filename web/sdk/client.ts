@@ -3,6 +3,7 @@ import type { Eip1193Provider } from './auth.ts';
 import { CallManager, type CallRetryPolicies } from './call/index.ts';
 import { ChatClient } from './chat.ts';
 import { Engine, type EngineOptions, type Session } from './engine.ts';
+import { GateClient } from './gates.ts';
 import { NameClient } from './names.ts';
 import { PresenceClient } from './presence.ts';
 import type { SignalClient, SignalState } from './signal.ts';
@@ -31,6 +32,8 @@ export class BlockRtcClient {
   readonly presence: PresenceClient;
   /** ENS names for display, and name → address. */
   readonly names: NameClient;
+  /** Token gates of groups (set and clear by admins). */
+  readonly gates: GateClient;
   readonly calls: CallManager;
 
   constructor(options: BlockRtcClientOptions = {}) {
@@ -38,6 +41,7 @@ export class BlockRtcClient {
     this.chat = new ChatClient(this.engine);
     this.presence = new PresenceClient(this.engine);
     this.names = new NameClient(this.engine);
+    this.gates = new GateClient(this.engine);
     this.calls = new CallManager(this.engine, options.callRetry);
   }
 

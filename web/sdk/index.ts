@@ -21,6 +21,7 @@ export { normalize as normalizeAddress } from './address.ts';
 export { ChatClient, type ChatEntry, type ChatEvents, type DeliveryStatus } from './chat.ts';
 export { PresenceClient, type PresenceEvents } from './presence.ts';
 export { NameClient, type NameEvents } from './names.ts';
+export { GateClient, buildGate, describeGate, type SimpleGate } from './gates.ts';
 export {
   CallManager,
   CallSession,
