@@ -117,6 +117,7 @@ export class CallService {
   async startGroupCall(conn: Connection, req: Request<'group.call'>, groups: { requireActive(group: string, address: string): Promise<unknown>; activeCall(group: string): Promise<{ callId: string } | null> }): Promise<ResultMap['group.call']> {
     const { calls, registry, config, events } = this.deps;
     await groups.requireActive(req.group, conn.address);
+    await this.deps.groupGate?.(req.group, conn.address);
     const running = await groups.activeCall(req.group);
     if (running) return { callId: running.callId };
     await enforceLimit(this.deps.limiter, this.deps.metrics, { name: 'call', metric: 'calls', id: conn.address, rule: config.limits.calls, message: 'Too many calls started; wait a moment' });
