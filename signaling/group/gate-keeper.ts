@@ -27,7 +27,7 @@ export class GateKeeper {
 
   constructor(
     private readonly deps: {
-      groups: GroupStore;
+      groups: Pick<GroupStore, 'get' | 'member' | 'gateDue' | 'gatedOf' | 'markGateVerified'>;
       access: GateAccess;
       recheckSec: number;
       revoke: (groupId: string, address: string, reason: GateRevocation) => Promise<void>;
