@@ -153,7 +153,7 @@ export class GroupService {
     // The chain is asked before the group is locked (a slow endpoint never holds the lock);
     // only those who join at once are checked, invitees when they accept.
     const gate = (await store(groups.get(req.group)))?.gate ?? null;
-    const before = await store(groups.members(req.group));
+    const before = gate ? await store(groups.members(req.group)) : [];
     const present = new Set(before.filter((r) => r.state === 'active' || r.state === 'invited').map((r) => r.address));
     const verified = await this.deps.gates.admitAll(gate, wanted.filter((a) => decisions.get(a) === 'join' && !present.has(a)));
     const result = await store(
@@ -245,7 +245,9 @@ export class GroupService {
     if (req.picture !== undefined) fields.picture = req.picture;
     if (req.gate !== undefined) {
       // Only an admin may; asked before the chain is, so a member learns nothing from the answer.
-      requireAdmin(await store(this.deps.groups.members(req.group)), me);
+      const rows = await store(this.deps.groups.members(req.group));
+      if (rows.length === 0) throw new BlockRtcError('GROUP_NOT_FOUND');
+      requireAdmin(rows, me);
       await this.deps.gates.admit(req.gate, me);
       fields.gate = req.gate;
     }
