@@ -1,5 +1,5 @@
 import { expect, test } from '@playwright/test';
-import { Wallet, type BaseContract } from 'ethers';
+import { Wallet, type BaseContract, type HDNodeWallet } from 'ethers';
 import { deployEns, deployWallets, send } from '../testkit/chain/deployments.ts';
 import { startTestChain, type TestChain } from '../testkit/chain/node.ts';
 import { closeAll, newPeer, signIn, type Peer } from './support/peers.ts';
@@ -9,7 +9,8 @@ import { Cluster, type Web } from './support/servers.ts';
  * Chain features in the browser, against a local EVM node (ganache) started here: a
  * contract (EIP-1271) wallet signs in through the injected provider (its owner key signs,
  * the address is the contract's), ENS names show in the contact list and the chat header,
- * and a token-gated group lets the holder in and refuses a non-holder.
+ * and a token-gated group refuses a non-holder and removes (with a notice in the app) a
+ * member who moved the tokens away.
  */
 let chain: TestChain;
 let cluster: Cluster;
@@ -36,6 +37,7 @@ test.beforeAll(async () => {
     ENS_CHAIN_ID: String(chain.chainId),
     ENS_REGISTRY: ens.registry,
     CHAIN_CACHE_TTL_SECONDS: '1',
+    GATE_RECHECK_SECONDS: '2',
   });
 });
 
@@ -45,7 +47,7 @@ test.afterAll(async () => {
   await chain?.close();
 });
 
-test('a contract wallet signs in, sees ENS names, and a token gate admits the holder and refuses a non-holder', async ({ browser }) => {
+test('a contract wallet signs in, sees ENS names; a token gate refuses a non-holder and removes a member who moved the tokens away', async ({ browser }) => {
   const owner = Wallet.createRandom();
   const contractWallet = await wallets.deployed(owner.address);
   await send(token, 'mint', [contractWallet, 100]);
@@ -85,4 +87,15 @@ test('a contract wallet signs in, sees ENS names, and a token gate admits the ho
   expect(refused).toBe('GATE_NOT_MET');
   const shown = await holder.page.evaluate(async (g) => (await window.blockrtc!.signal.request('group.get', { group: g })).group.gate, group);
   expect(shown).toEqual({ match: 'any', rules: [rule] });
+
+  // A holder joins; once they move the tokens away, the recheck removes them and the app says why.
+  const carolWallet = chain.accounts[2]!;
+  await send(token, 'mint', [carolWallet.address, 100]);
+  const carol = await newPeer(browser, web.url, 'holder-then-not', carolWallet as unknown as HDNodeWallet);
+  peers.push(carol);
+  await signIn(carol);
+  await holder.page.evaluate(async ({ g, a }) => void (await window.blockrtc!.signal.request('group.addMembers', { group: g, members: [a] })), { g: group, a: carol.address });
+  expect(await carol.page.evaluate(async (g) => (await window.blockrtc!.signal.request('group.accept', { group: g })).group.id, group)).toBe(group);
+  await send(token, 'transfer', [chain.accounts[7]!.address, 100], carolWallet);
+  await expect(carol.page.getByRole('status').filter({ hasText: 'no longer hold the tokens' })).toBeVisible({ timeout: 15_000 });
 });

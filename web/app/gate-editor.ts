@@ -77,3 +77,18 @@ export function gateEditor(client: BlockRtcClient, group: GroupInfo, changed: (g
     error,
   );
 }
+
+/**
+ * A member removed by a group's token gate is told why, wherever they are in the app (the
+ * group screens also show the system message). Returns the unsubscribe function.
+ */
+export function watchGateRemovals(client: BlockRtcClient, show: (text: string) => void): () => void {
+  return client.signal.on('group.membership', (m) => {
+    if (m.state !== 'removed' || !m.reason) return;
+    show(
+      m.reason === 'gate-not-met'
+        ? `You were removed from "${m.group.name}": you no longer hold the tokens it requires.`
+        : `You were removed from "${m.group.name}": the chain could not confirm your tokens for too long.`,
+    );
+  });
+}
