@@ -123,6 +123,8 @@ export interface Config {
     };
     /** How long an existing member keeps gated access while the chain cannot be asked. */
     gateGraceSec: number;
+    /** How often each member of a gated group is checked again (and how old a check may be). */
+    gateRecheckSec: number;
   };
   drainTimeoutMs: number;
 }
@@ -347,6 +349,7 @@ export function loadConfig(mode: Mode, env: Env = process.env): Config {
         ttlSec: read('ENS_CACHE_TTL_SECONDS', int(1, 7 * 86400), 900),
       },
       gateGraceSec: read('GATE_GRACE_SECONDS', int(0, 30 * 86400), 3600),
+      gateRecheckSec: read('GATE_RECHECK_SECONDS', int(1, 7 * 86400), 300),
     },
     drainTimeoutMs: read('DRAIN_TIMEOUT_MS', int(0, 24 * 3_600_000), 10_000),
   };

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { and, asc, desc, eq, gte, inArray, isNull, lt, lte, sql } from 'drizzle-orm';
+import type { TokenGate } from '../protocol/gates.ts';
 import type { GroupSystem } from '../protocol/group.ts';
 import type { Connection, Db } from './client.ts';
 import { attachments, calls, groupMembers, groups, messages } from './schema.ts';
@@ -107,11 +108,11 @@ export class GroupTx {
   }
 
   /** Inserts or resets members: a (re)joined or (re)invited row starts with fresh cursors. */
-  async put(rows: { address: string; role: Role; state: 'active' | 'invited'; addedBy: string; joinedFrom: bigint | null }[]): Promise<MemberRow[]> {
+  async put(rows: { address: string; role: Role; state: 'active' | 'invited'; addedBy: string; joinedFrom: bigint | null; gateVerifiedAt?: Date | null }[]): Promise<MemberRow[]> {
     if (rows.length === 0) return [];
     return this.tx
       .insert(groupMembers)
-      .values(rows.map((r) => ({ groupId: this.group.id, ...r, visibleUntil: null, since: sql`now()` })))
+      .values(rows.map((r) => ({ groupId: this.group.id, ...r, gateVerifiedAt: r.gateVerifiedAt ?? null, visibleUntil: null, since: sql`now()` })))
       .onConflictDoUpdate({
         target: [groupMembers.groupId, groupMembers.address],
         set: {
@@ -123,6 +124,7 @@ export class GroupTx {
           visibleUntil: null,
           deliveredUpTo: sql`0`,
           readUpTo: sql`0`,
+          gateVerifiedAt: sql`excluded.gate_verified_at`,
         },
       })
       .returning();
@@ -136,10 +138,10 @@ export class GroupTx {
       .where(and(eq(groupMembers.groupId, this.group.id), eq(groupMembers.address, address)));
   }
 
-  async activate(address: string, joinedFrom: bigint): Promise<void> {
+  async activate(address: string, joinedFrom: bigint, gateVerifiedAt: Date | null = null): Promise<void> {
     await this.tx
       .update(groupMembers)
-      .set({ state: 'active', since: sql`now()`, joinedFrom, visibleUntil: null, deliveredUpTo: sql`0`, readUpTo: sql`0` })
+      .set({ state: 'active', since: sql`now()`, joinedFrom, visibleUntil: null, deliveredUpTo: sql`0`, readUpTo: sql`0`, gateVerifiedAt })
       .where(and(eq(groupMembers.groupId, this.group.id), eq(groupMembers.address, address)));
   }
 
@@ -150,10 +152,29 @@ export class GroupTx {
       .where(and(eq(groupMembers.groupId, this.group.id), eq(groupMembers.address, address)));
   }
 
-  async update(fields: { name?: string; description?: string | null; picture?: string | null }): Promise<GroupRow> {
+  async update(fields: { name?: string; description?: string | null; picture?: string | null; gate?: TokenGate | null }): Promise<GroupRow> {
     const [row] = await this.tx.update(groups).set(fields).where(eq(groups.id, this.group.id)).returning();
     return row!;
   }
+
+  /**
+   * A gate was set or cleared: with a gate, every active member is due for a check at once
+   * (verified "at the epoch", so an outage gives them no grace: they never passed this gate)
+   * except `passed` (checked just now); without one, nobody is tracked.
+   */
+  async resetGateChecks(gated: boolean, passed: string | null, at: Date): Promise<void> {
+    const members = and(eq(groupMembers.groupId, this.group.id), eq(groupMembers.state, 'active'));
+    await this.tx.update(groupMembers).set({ gateVerifiedAt: gated ? new Date(0) : null }).where(members);
+    if (gated && passed) await this.tx.update(groupMembers).set({ gateVerifiedAt: at }).where(and(members, eq(groupMembers.address, passed)));
+  }
+}
+
+/** An active member of a gated group, with the gate and when they last passed it. */
+export interface GatedMembership {
+  groupId: string;
+  address: string;
+  gate: TokenGate;
+  verifiedAt: Date;
 }
 
 /** Groups, their members and the group view of the message table. */
@@ -227,6 +248,35 @@ export class GroupStore {
     return rows.map((r) => r.id);
   }
 
+  /** Active members of gated groups last checked before `before`, the oldest first (bounded work per sweep). */
+  async gateDue(before: Date, limit: number): Promise<GatedMembership[]> {
+    return this.gated(and(sql`${groupMembers.gateVerifiedAt} is not null`, lt(groupMembers.gateVerifiedAt, before)), limit);
+  }
+
+  /** The gated groups `address` is an active member of. */
+  async gatedOf(address: string): Promise<GatedMembership[]> {
+    return this.gated(and(eq(groupMembers.address, address), sql`${groupMembers.gateVerifiedAt} is not null`), 1000);
+  }
+
+  private async gated(where: ReturnType<typeof and>, limit: number): Promise<GatedMembership[]> {
+    const rows = await this.db
+      .select({ groupId: groupMembers.groupId, address: groupMembers.address, gate: groups.gate, verifiedAt: groupMembers.gateVerifiedAt })
+      .from(groupMembers)
+      .innerJoin(groups, eq(groups.id, groupMembers.groupId))
+      .where(and(where, eq(groupMembers.state, 'active'), sql`${groups.gate} is not null`))
+      .orderBy(asc(groupMembers.gateVerifiedAt))
+      .limit(limit);
+    return rows.map((r) => ({ groupId: r.groupId, address: r.address, gate: r.gate!, verifiedAt: r.verifiedAt! }));
+  }
+
+  /** Records a pass (only while the member is still active under a gate). */
+  async markGateVerified(groupId: string, address: string, at: Date): Promise<void> {
+    await this.db
+      .update(groupMembers)
+      .set({ gateVerifiedAt: at })
+      .where(and(eq(groupMembers.groupId, groupId), eq(groupMembers.address, address), eq(groupMembers.state, 'active'), sql`${groupMembers.gateVerifiedAt} is not null`));
+  }
+
   async activeCall(groupId: string): Promise<ActiveCallRow | null> {
     return (await this.activeCalls([groupId])).get(groupId) ?? null;
   }
@@ -255,6 +305,7 @@ export class GroupStore {
       picture: string | null;
       created_by: string;
       created_at: Date | string;
+      gate: TokenGate | string | null;
       role: Role;
       state: MemberState;
       read_upto: string;
@@ -268,7 +319,7 @@ export class GroupStore {
       lm_at: Date | string | null;
     }>(
       'blockrtc_group_list',
-      `select g.id, g.name, g.description, g.picture, g.created_by, g.created_at, gm.role, gm.state, gm.read_upto::text as read_upto,
+      `select g.id, g.name, g.description, g.picture, g.created_by, g.created_at, g.gate, gm.role, gm.state, gm.read_upto::text as read_upto,
          (select count(*)::int from group_members c where c.group_id = g.id and c.state = 'active') as member_count,
          case when gm.state = 'active' then (
            select count(*)::int from (
@@ -290,7 +341,16 @@ export class GroupStore {
       [address, limit],
     );
     return rows.map((r) => ({
-      group: { id: r.id, name: r.name, description: r.description, picture: r.picture, createdBy: r.created_by, createdAt: toDate(r.created_at) },
+      group: {
+        id: r.id,
+        name: r.name,
+        description: r.description,
+        picture: r.picture,
+        createdBy: r.created_by,
+        createdAt: toDate(r.created_at),
+        // Drivers differ on whether a jsonb column in a raw query comes parsed.
+        gate: typeof r.gate === 'string' ? (JSON.parse(r.gate) as TokenGate) : r.gate,
+      },
       role: r.role,
       state: r.state,
       memberCount: r.member_count,

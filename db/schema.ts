@@ -1,5 +1,6 @@
 import { sql } from 'drizzle-orm';
-import { bigserial, bigint, boolean, customType, index, integer, pgTable, primaryKey, text, timestamp, unique, uuid } from 'drizzle-orm/pg-core';
+import { bigserial, bigint, boolean, customType, index, integer, jsonb, pgTable, primaryKey, text, timestamp, unique, uuid } from 'drizzle-orm/pg-core';
+import type { TokenGate } from '../protocol/gates.ts';
 
 const bytea = customType<{ data: Buffer; driverData: Buffer | Uint8Array }>({
   dataType: () => 'bytea',
@@ -158,6 +159,8 @@ export const groups = pgTable('groups', {
   picture: text('picture'),
   createdBy: text('created_by').notNull(),
   createdAt: ts('created_at').notNull().defaultNow(),
+  /** A token gate (protocol/gates.ts `tokenGate`) members must pass; null: none. */
+  gate: jsonb('gate').$type<TokenGate>(),
 });
 
 /**
@@ -181,6 +184,13 @@ export const groupMembers = pgTable(
     visibleUntil: bigint('visible_until', { mode: 'bigint' }),
     deliveredUpTo: bigint('delivered_upto', { mode: 'bigint' }).notNull().default(sql`0`),
     readUpTo: bigint('read_upto', { mode: 'bigint' }).notNull().default(sql`0`),
+    /** Last time this member passed the group's token gate (the grace of an outage counts from it). */
+    gateVerifiedAt: ts('gate_verified_at'),
   },
-  (t) => [primaryKey({ columns: [t.groupId, t.address] }), index('group_members_address').on(t.address, t.groupId)],
+  (t) => [
+    primaryKey({ columns: [t.groupId, t.address] }),
+    index('group_members_address').on(t.address, t.groupId),
+    // The periodic gate recheck takes the members checked longest ago, in bounded batches.
+    index('group_members_gate_due').on(t.gateVerifiedAt).where(sql`state = 'active' and gate_verified_at is not null`),
+  ],
 );

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { address, messageId } from './common.ts';
 import { messageKind, storableString, type MessageKind } from './chat.ts';
+import { tokenGate, type TokenGate } from './gates.ts';
 
 /**
  * Group conversations (wire protocol v1, groups revision). Everything is additive to v1:
@@ -40,6 +41,8 @@ export const groupCreate = z.strictObject({
   picture: picture.optional(),
   /** Initial members besides the creator (who is its first admin). */
   members: members.default([]),
+  /** A token gate every member must pass (the creator included, checked first). */
+  gate: tokenGate.optional(),
 });
 export const groupGet = z.strictObject({ type: z.literal('group.get'), id, group: groupId });
 export const groupList = z.strictObject({ type: z.literal('group.list'), id });
@@ -56,8 +59,13 @@ export const groupUpdate = z
     description: description.nullable().optional(),
     /** null clears it. */
     picture: picture.nullable().optional(),
+    /** A token gate (the admin setting it must pass it); null clears it. */
+    gate: tokenGate.nullable().optional(),
   })
-  .refine((r) => r.name !== undefined || r.description !== undefined || r.picture !== undefined, { message: 'change at least one of name, description, picture', path: ['name'] });
+  .refine((r) => r.name !== undefined || r.description !== undefined || r.picture !== undefined || r.gate !== undefined, {
+    message: 'change at least one of name, description, picture, gate',
+    path: ['name'],
+  });
 export const groupSetRole = z.strictObject({ type: z.literal('group.setRole'), id, group: groupId, member: address, role: groupRole });
 export const groupAccept = z.strictObject({ type: z.literal('group.accept'), id, group: groupId });
 export const groupDecline = z.strictObject({ type: z.literal('group.decline'), id, group: groupId });
@@ -111,6 +119,8 @@ export interface GroupInfo {
   createdAt: string;
   /** Active members (invitations not accepted yet do not count here). */
   memberCount: number;
+  /** The token gate members must pass, or null. */
+  gate: TokenGate | null;
   /** The group's call that is running now, if any: members who are not in it may join. */
   activeCall: { callId: string; kind: 'audio' | 'video'; startedBy: string; startedAt: string } | null;
 }
@@ -149,6 +159,10 @@ export interface GroupSystem {
   name?: string;
   description?: string | null;
   picture?: string | null;
+  /** On `updated`: the gate set (null: cleared). */
+  gate?: TokenGate | null;
+  /** On `removed` by the gate recheck (`by` is the member): why. */
+  reason?: 'gate-not-met' | 'chain-unavailable';
 }
 
 /** A message of a group conversation (the `group.message` event, `group.history`, sync). */
@@ -202,6 +216,8 @@ export interface GroupMembershipEvent {
   state: 'active' | 'invited' | 'removed' | 'left' | 'declined';
   role: GroupRole;
   by: string;
+  /** Removed by the token gate recheck: the tokens are gone, or the chain was unreachable past the grace. */
+  reason?: 'gate-not-met' | 'chain-unavailable';
 }
 /** A group call started or ended (to every active member's devices). */
 export interface GroupCallEvent {

@@ -26,6 +26,7 @@ import { ReceiptWriter } from './chat/receipts.ts';
 import { drainConnections } from './drain.ts';
 import { GroupFanout } from './group/fanout.ts';
 import { groupHandlers } from './group/handlers.ts';
+import { GateKeeper } from './group/gate-keeper.ts';
 import { GroupService } from './group/service.ts';
 import { Events } from './events.ts';
 import { startHousekeeping } from './housekeeping.ts';
@@ -93,7 +94,20 @@ export async function startSignaling({ config, database, log, extend, backends: 
   const relations = createRelations({ bus: backends.bus, connections, blocks, contacts, log });
   const groupStore = new GroupStore(database);
   const fanout = new GroupFanout({ bus: backends.bus, connections, activeGroupIds: (a) => groupStore.activeGroupIds(a), metrics, log });
-  const groups = new GroupService({ config, groups: groupStore, blockersOf: (adder, invitees) => blocks.blockersOf(adder, invitees), attachments, writer, events, fanout, limiter: backends.limiter, metrics, log });
+  const chain = createChain(config, log);
+  // Revocations reach the call service, created below (a revocation never comes before start-up ends).
+  let calls: CallService | null = null;
+  const gates = new GateKeeper({
+    groups: groupStore,
+    access: chain.access,
+    recheckSec: config.chain.gateRecheckSec,
+    revoke: async (g, a, reason) => {
+      const call = await groupStore.activeCall(g);
+      if (await groups.removeForGate(g, a, reason)) await calls?.removeFromGroupCall(g, call?.callId ?? null, a);
+    },
+    log,
+  });
+  const groups = new GroupService({ config, groups: groupStore, blockersOf: (adder, invitees) => blocks.blockersOf(adder, invitees), attachments, writer, events, fanout, gates, limiter: backends.limiter, metrics, log });
   const chat = new ChatService({
     config,
     messages,
@@ -110,8 +124,7 @@ export async function startSignaling({ config, database, log, extend, backends: 
   const presence = new PresenceService({ store: backends.presence, contacts, messages, users, events, relations, log });
   const requests = new RequestsService({ contacts, blocks, presence, relations, events });
   const sfu = await createMediaClient(config, backends, localSfu);
-  const chain = createChain(config, log);
-  const calls = new CallService({
+  calls = new CallService({
     config,
     calls: new CallStore(db),
     registry: backends.registry,
@@ -122,8 +135,10 @@ export async function startSignaling({ config, database, log, extend, backends: 
     relations,
     log,
     isGroupMember: (g, a) => groups.isActiveMember(g, a),
+    groupGate: (g, a) => gates.requireForCall(g, a),
   });
   calls.start();
+  gates.start();
 
   let draining = false;
   /** Disconnect bookkeeping still running: closing waits for it before the stores go. */
@@ -156,6 +171,7 @@ export async function startSignaling({ config, database, log, extend, backends: 
           fanout.disconnected(conn.address);
           if (!draining) await presence.disconnected(conn);
         }
+        gates.connected(conn.address);
       },
       closed: (conn) => {
         const done = (async () => {
@@ -221,6 +237,7 @@ export async function startSignaling({ config, database, log, extend, backends: 
       if (closed) return;
       closed = true;
       housekeeping.stop();
+      gates.stop();
       calls.stop();
       events.stop();
       // Connections cut now are the process's own leaving (as when draining): their presence

@@ -219,6 +219,21 @@ describe('bad input is a 4xx, never INTERNAL', () => {
       details: { invalid: ['yes', 1], edge: [true] },
       'group.receipts.ids': { invalid: [[], Array(101).fill('1'), '1', ...BAD_MESSAGE_IDS.map((v) => [v])], edge: [[INT8_MAX], [INT8_MAX, '0', '1']] },
       groups: { invalid: ['yes', 1], edge: [true] },
+      gate: {
+        invalid: [
+          'any',
+          { match: 'any', rules: [] },
+          { match: 'some', rules: [{ standard: 'erc721', chainId: 1, contract: lower }] },
+          { match: 'any', rules: [{ standard: 'erc20', chainId: 1, contract: WRONG_CHECKSUM, minAmount: '1' }] },
+          { match: 'any', rules: [{ standard: 'erc20', chainId: 1, contract: lower, minAmount: '0' }] },
+          { match: 'any', rules: [{ standard: 'erc1155', chainId: 1, contract: lower, minAmount: '1' }] },
+          { match: 'all', rules: Array(11).fill({ standard: 'erc721', chainId: 1, contract: lower }) },
+          null,
+        ],
+        // This node has no CHAIN_RPC_URLS: a well-formed gate is CHAIN_NOT_CONFIGURED, never INTERNAL.
+        edge: [{ match: 'all', rules: [{ standard: 'erc721', chainId: 1, contract: lower, tokenId: '0' }] }],
+      },
+      'group.update.gate': { invalid: [{ match: 'any', rules: [] }, 'none'], edge: [null] },
       'ens.names.addresses': { invalid: [[WRONG_CHECKSUM], [peer, '0x12'], [], Array(51).fill(peer), peer], edge: [[lower, upper], Array(50).fill(upper)] },
       'ens.resolve.name': { invalid: ['', 'eth', 'no dots', 'a'.repeat(256), 'bad\u0000.eth', '\ud800.eth', 'x..eth'], edge: ['ALICE.eth', 'sub.alice.eth'] },
     };

@@ -20,28 +20,36 @@ export const TEST_VIDEO = { width: 320, height: 240, frameRate: 15 };
  * (EIP-1193). personal_sign is answered by an ethers Wallet in the test process, so the
  * private key never enters the page.
  */
-export async function newPeer(browser: Browser, baseUrl: string, name: string, wallet: HDNodeWallet = Wallet.createRandom()): Promise<Peer> {
+export async function newPeer(
+  browser: Browser,
+  baseUrl: string,
+  name: string,
+  wallet: HDNodeWallet = Wallet.createRandom(),
+  /** A contract wallet: its address and chain, while `wallet` (its owner key) signs. */
+  as: { address?: string; chainId?: number } = {},
+): Promise<Peer> {
+  const address = as.address ?? wallet.address;
   const context = await browser.newContext({ permissions: ['camera', 'microphone'], baseURL: baseUrl });
   await context.exposeFunction('__e2eSignMessage', (hex: string) => wallet.signMessage(getBytes(hex)));
-  await context.addInitScript((address: string) => {
+  await context.addInitScript(({ address, chainHex }: { address: string; chainHex: string }) => {
     const w = window as unknown as { ethereum: unknown; __e2eSignMessage(hex: string): Promise<string> };
     w.ethereum = {
       isMetaMask: true,
       async request({ method, params }: { method: string; params?: unknown[] }) {
         if (method === 'eth_requestAccounts' || method === 'eth_accounts') return [address];
-        if (method === 'eth_chainId') return '0x1';
+        if (method === 'eth_chainId') return chainHex;
         if (method === 'personal_sign') return w.__e2eSignMessage(String(params?.[0]));
         throw Object.assign(new Error(`unsupported ${method}`), { code: 4200 });
       },
     };
-  }, wallet.address);
+  }, { address, chainHex: `0x${(as.chainId ?? 1).toString(16)}` });
   const page = await context.newPage();
   page.on('pageerror', (err) => console.log(`[${name}] page error: ${err.message}`));
   page.on('console', (msg) => {
     if (msg.type() === 'error' || (process.env.E2E_CONSOLE && msg.type() !== 'debug')) console.log(`[${name}] ${msg.type()}: ${msg.text()}`);
   });
   await page.goto('/');
-  return { name, wallet, address: wallet.address, context, page };
+  return { name, wallet, address, context, page };
 }
 
 /** Signs in through the "MetaMask" button and waits for the main screen. */

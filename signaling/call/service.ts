@@ -50,6 +50,8 @@ export class CallService {
       log: Logger;
       /** Whether an address is an active member of a group (group calls admit members late). */
       isGroupMember?: (groupId: string, address: string) => Promise<boolean>;
+      /** Throws unless `address` passes the token gate of the call's group (GATE_NOT_MET, CHAIN_UNAVAILABLE…). */
+      groupGate?: (groupId: string, address: string) => Promise<void>;
     },
   ) {
     deps.sfu.onEvent((frame) => this.mediaEvent(frame));
@@ -115,6 +117,7 @@ export class CallService {
   async startGroupCall(conn: Connection, req: Request<'group.call'>, groups: { requireActive(group: string, address: string): Promise<unknown>; activeCall(group: string): Promise<{ callId: string } | null> }): Promise<ResultMap['group.call']> {
     const { calls, registry, config, events } = this.deps;
     await groups.requireActive(req.group, conn.address);
+    await this.deps.groupGate?.(req.group, conn.address);
     const running = await groups.activeCall(req.group);
     if (running) return { callId: running.callId };
     await enforceLimit(this.deps.limiter, this.deps.metrics, { name: 'call', metric: 'calls', id: conn.address, rule: config.limits.calls, message: 'Too many calls started; wait a moment' });
@@ -161,6 +164,8 @@ export class CallService {
     const state = await this.participantOf(req.callId, conn.address);
     const me = state.participants.find((p) => p.address === conn.address)!;
     if (!['ringing', 'accepted', 'joined', 'left'].includes(me.state)) throw new BlockRtcError('CALL_STATE', `You ${me.state === 'busy' ? 'were busy' : `have ${me.state}`} this call`);
+    // Media is handed out only to current members who pass the group's gate, checked before the SFU is asked.
+    await this.requireGroupAccess(state.call, conn.address);
     const peerId = `${conn.address}:${req.device}`;
     const { placement, result } = await this.onPlacedNode(req.callId, (p) => this.deps.sfu.request(p.node, 'join', { callId: req.callId, peerId, address: conn.address, worker: p.worker, origin: config.nodeId }));
     if (!(await calls.joined(req.callId, conn.address, req.device, conn.id))) {
@@ -193,7 +198,32 @@ export class CallService {
     const state = await this.participantOf(req.callId, conn.address);
     const me = state.participants.find((p) => p.address === conn.address);
     if (me?.state !== 'joined' || me.session !== conn.id) throw new BlockRtcError('NOT_IN_CALL', 'Join the call on this connection first');
+    await this.requireGroupAccess(state.call, conn.address);
     return { iceServers: this.iceServers(conn.address) };
+  }
+
+  /** A group's call: only its active members, and only while they pass its token gate. */
+  private async requireGroupAccess(call: CallRow, address: string): Promise<void> {
+    if (!call.groupId) return;
+    if (this.deps.isGroupMember && !(await this.deps.isGroupMember(call.groupId, address))) throw new BlockRtcError('CALL_NOT_ALLOWED', 'You are no longer a member of this group');
+    await this.deps.groupGate?.(call.groupId, address);
+  }
+
+  /**
+   * Takes `address` out of the group's running call, wherever their connection is: the SFU
+   * closes their media (leave) and everyone hears `call.participant` left. The node holding
+   * their connection finds the peer gone at its next media request.
+   */
+  async removeFromGroupCall(groupId: string, callId: string | null, address: string): Promise<void> {
+    if (!callId) return;
+    const state = await this.deps.calls.get(callId);
+    if (!state || state.call.groupId !== groupId || state.call.endedAt) return;
+    const p = state.participants.find((x) => x.address === address && x.state === 'joined');
+    if (!p?.session || !p.device) return;
+    const placement = await this.deps.registry.lookup(callId);
+    if (!placement) return;
+    for (const mine of this.joined.values()) if (mine.get(callId)?.peerId === `${address}:${p.device}`) mine.delete(callId);
+    await this.leaveCall(callId, address, { peerId: `${address}:${p.device}`, node: placement.node }, p.session);
   }
 
   private iceServers(address: string): IceServer[] {

@@ -40,6 +40,7 @@ describe('chain reads on a local EVM node', () => {
     cacheTtlSec: 1,
     ens: { chainId: chain.chainId, registry: ens.registry, ttlSec: 1 },
     gateGraceSec: 60,
+    gateRecheckSec: 300,
     ...over,
   });
   const codeOf = (p: Promise<unknown>) => p.then(

@@ -27,6 +27,7 @@ export function toGroupInfo(g: GroupRow, memberCount: number, call: ActiveCallRo
     createdBy: g.createdBy,
     createdAt: g.createdAt.toISOString(),
     memberCount,
+    gate: g.gate ?? null,
     activeCall: call ? { callId: call.callId, kind: call.kind, startedBy: call.startedBy, startedAt: call.startedAt.toISOString() } : null,
   };
 }

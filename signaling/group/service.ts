@@ -5,7 +5,7 @@ import { groupConversation, type GroupMessageRow, type GroupStore, type MemberRo
 import { LogThrottle, type Logger } from '../../infra/logger.ts';
 import { BlockRtcError } from '../../protocol/errors.ts';
 import { encodeEvent } from '../../protocol/frames.ts';
-import type { GroupInfo, Request, ResultMap } from '../../protocol/index.ts';
+import type { GroupInfo, Request, ResultMap, TokenGate } from '../../protocol/index.ts';
 import { DB_RETRY_AFTER_MS, isConnectivityError, type GroupCommitWriter } from '../chat/writer.ts';
 import type { Events } from '../events.ts';
 import type { Metrics } from '../metrics.ts';
@@ -13,6 +13,7 @@ import { enforceLimit } from '../ratelimit/enforce.ts';
 import type { RateLimiter } from '../ratelimit/limiter.ts';
 import type { Connection } from '../ws/connection.ts';
 import { encodeGroupControl, type GroupFanout } from './fanout.ts';
+import type { GateKeeper, GateRevocation } from './gate-keeper.ts';
 import { toGroupInfo, toGroupMember, toGroupMessage } from './mapper.ts';
 
 /** What adding someone to a group does: they join, they get an invitation to accept, or nothing. */
@@ -35,7 +36,7 @@ interface Change {
   joined: MemberRow[];
   invited: MemberRow[];
   /** No longer members (removed, left). */
-  gone: { address: string; state: 'removed' | 'left' }[];
+  gone: { address: string; state: 'removed' | 'left'; reason?: GateRevocation }[];
 }
 
 const noChange = (): Change => ({ messages: [], joined: [], invited: [], gone: [] });
@@ -59,6 +60,8 @@ export class GroupService {
       writer: GroupCommitWriter;
       events: Events;
       fanout: GroupFanout;
+      /** Token gates: admission of new members (fail closed). */
+      gates: Pick<GateKeeper, 'admit' | 'admitAll'>;
       limiter: RateLimiter;
       metrics: Metrics;
       log: Logger;
@@ -87,15 +90,19 @@ export class GroupService {
     const decisions = await this.mayInvite(me, wanted);
     const joining = wanted.filter((a) => decisions.get(a) === 'join');
     const inviting = wanted.filter((a) => decisions.get(a) === 'invite');
-    const info = { name: req.name.trim(), description: req.description ?? null, picture: req.picture ?? null, createdBy: me };
+    const gate = req.gate ?? null;
+    // The creator first: a gate its own admin does not pass would lock them out at the first recheck.
+    await this.deps.gates.admit(gate, me);
+    const verified = await this.deps.gates.admitAll(gate, joining);
+    const info = { name: req.name.trim(), description: req.description ?? null, picture: req.picture ?? null, createdBy: me, gate };
     const { change, group } = await store(
       groups.create(info, async (g) => {
         const change = noChange();
-        const created = await g.system({ action: 'created', by: me, name: info.name, description: info.description, picture: info.picture, members: [me, ...joining] });
+        const created = await g.system({ action: 'created', by: me, name: info.name, description: info.description, picture: info.picture, members: [me, ...joining], ...(gate ? { gate } : {}) });
         change.messages.push(created);
         change.joined = await g.put([
-          { address: me, role: 'admin', state: 'active', addedBy: me, joinedFrom: created.id },
-          ...joining.map((address) => ({ address, role: 'member' as const, state: 'active' as const, addedBy: me, joinedFrom: created.id })),
+          { address: me, role: 'admin', state: 'active', addedBy: me, joinedFrom: created.id, gateVerifiedAt: verified },
+          ...joining.map((address) => ({ address, role: 'member' as const, state: 'active' as const, addedBy: me, joinedFrom: created.id, gateVerifiedAt: verified })),
         ]);
         if (inviting.length) {
           change.messages.push(await g.system({ action: 'invited', by: me, members: inviting }));
@@ -143,12 +150,20 @@ export class GroupService {
     const me = conn.address;
     const wanted = uniqueAddresses(req.members).filter((a) => a !== me);
     const decisions = await this.mayInvite(me, wanted);
+    // The chain is asked before the group is locked (a slow endpoint never holds the lock);
+    // only those who join at once are checked, invitees when they accept.
+    const gate = (await store(groups.get(req.group)))?.gate ?? null;
+    const before = gate ? await store(groups.members(req.group)) : [];
+    const present = new Set(before.filter((r) => r.state === 'active' || r.state === 'invited').map((r) => r.address));
+    const verified = await this.deps.gates.admitAll(gate, wanted.filter((a) => decisions.get(a) === 'join' && !present.has(a)));
     const result = await store(
       groups.change(req.group, async (g) => {
         const rows = await g.members();
         requireAdmin(rows, me);
+        if (!sameGate(g.group.gate, gate)) throw new BlockRtcError('UNAVAILABLE', "The group's token gate changed meanwhile; try again", { retryAfterMs: 100 });
         const current = new Set(rows.filter((r) => r.state === 'active' || r.state === 'invited').map((r) => r.address));
         const fresh = wanted.filter((a) => !current.has(a) && decisions.get(a) !== 'refuse');
+        if (gate && fresh.some((a) => decisions.get(a) === 'join' && present.has(a))) throw new BlockRtcError('UNAVAILABLE', 'The members changed meanwhile; try again', { retryAfterMs: 100 });
         if (current.size + fresh.length > config.groups.maxMembers) {
           throw new BlockRtcError('GROUP_FULL', `A group has at most ${config.groups.maxMembers} members (${current.size} now)`);
         }
@@ -158,7 +173,7 @@ export class GroupService {
         if (joining.length) {
           const added = await g.system({ action: 'added', by: me, members: joining });
           change.messages.push(added);
-          change.joined = await g.put(joining.map((address) => ({ address, role: 'member' as const, state: 'active' as const, addedBy: me, joinedFrom: added.id })));
+          change.joined = await g.put(joining.map((address) => ({ address, role: 'member' as const, state: 'active' as const, addedBy: me, joinedFrom: added.id, gateVerifiedAt: verified })));
         }
         if (inviting.length) {
           change.messages.push(await g.system({ action: 'invited', by: me, members: inviting }));
@@ -224,15 +239,25 @@ export class GroupService {
 
   async update(conn: Connection, req: Request<'group.update'>): Promise<ResultMap['group.update']> {
     const me = conn.address;
-    const fields: { name?: string; description?: string | null; picture?: string | null } = {};
+    const fields: { name?: string; description?: string | null; picture?: string | null; gate?: TokenGate | null } = {};
     if (req.name !== undefined) fields.name = req.name.trim();
     if (req.description !== undefined) fields.description = req.description;
     if (req.picture !== undefined) fields.picture = req.picture;
+    if (req.gate !== undefined) {
+      // Only an admin may; asked before the chain is, so a member learns nothing from the answer.
+      const rows = await store(this.deps.groups.members(req.group));
+      if (rows.length === 0) throw new BlockRtcError('GROUP_NOT_FOUND');
+      requireAdmin(rows, me);
+      await this.deps.gates.admit(req.gate, me);
+      fields.gate = req.gate;
+    }
     const result = await store(
       this.deps.groups.change(req.group, async (g) => {
         const rows = await g.members();
         requireAdmin(rows, me);
         const group = await g.update(fields);
+        // Everyone else is due for a check under the new gate at once.
+        if (fields.gate !== undefined) await g.resetGateChecks(fields.gate !== null, me, new Date());
         const change = noChange();
         change.messages.push(await g.system({ action: 'updated', by: me, ...fields }));
         return { change, group, active: rows.filter((r) => r.state === 'active').length };
@@ -268,16 +293,21 @@ export class GroupService {
 
   async accept(conn: Connection, req: Request<'group.accept'>): Promise<ResultMap['group.accept']> {
     const me = conn.address;
+    const invitation = await store(this.deps.groups.member(req.group, me));
+    if (invitation?.state !== 'invited') throw (await store(this.deps.groups.get(req.group))) ? new BlockRtcError('GROUP_NOT_INVITED') : new BlockRtcError('GROUP_NOT_FOUND');
+    const gate = (await store(this.deps.groups.get(req.group)))?.gate ?? null;
+    const verified = await this.deps.gates.admit(gate, me);
     const result = await store(
       this.deps.groups.change(req.group, async (g) => {
         const rows = await g.members();
         const mine = rows.find((r) => r.address === me);
         if (mine?.state !== 'invited') throw new BlockRtcError('GROUP_NOT_INVITED');
+        if (!sameGate(g.group.gate, gate)) throw new BlockRtcError('UNAVAILABLE', "The group's token gate changed meanwhile; try again", { retryAfterMs: 100 });
         const joined = await g.system({ action: 'joined', by: me, members: [me] });
-        await g.activate(me, joined.id);
+        await g.activate(me, joined.id, verified);
         const change = noChange();
         change.messages.push(joined);
-        change.joined.push({ ...mine, state: 'active', joinedFrom: joined.id, since: joined.createdAt });
+        change.joined.push({ ...mine, state: 'active', joinedFrom: joined.id, since: joined.createdAt, gateVerifiedAt: verified });
         return { change, group: g.group };
       }),
     );
@@ -285,6 +315,38 @@ export class GroupService {
     const detail = await this.get(conn, { type: 'group.get', id: req.id, group: req.group });
     await this.publish(req.group, detail.group, me, result.change);
     return detail;
+  }
+
+  /**
+   * The token gate recheck found that `address` no longer passes: they are removed (as by an
+   * admin, `by` being themselves and `reason` saying why), with a system message in the group.
+   * Nothing happens when they are no longer an active member or the group lost its gate.
+   */
+  async removeForGate(groupId: string, address: string, reason: GateRevocation): Promise<boolean> {
+    const result = await store(
+      this.deps.groups.change(groupId, async (g) => {
+        if (!g.group.gate) return null;
+        const rows = await g.members();
+        const target = rows.find((r) => r.address === address && r.state === 'active');
+        if (!target) return null;
+        const change = noChange();
+        const removed = await g.system({ action: 'removed', by: address, members: [address], reason });
+        change.messages.push(removed);
+        await g.end(address, 'removed', removed.id);
+        change.gone.push({ address, state: 'removed', reason });
+        const others = rows.filter((r) => r.state === 'active' && r.address !== address);
+        // A group is never left without an admin: the longest-standing member takes over.
+        if (target.role === 'admin' && others.length > 0 && !others.some((r) => r.role === 'admin')) {
+          const heir = others[0]!;
+          await g.setRole(heir.address, 'admin');
+          change.messages.push(await g.system({ action: 'role', by: address, members: [heir.address], role: 'admin' }));
+        }
+        return { change, group: g.group, active: others.length };
+      }),
+    );
+    if (!result) return false;
+    await this.publish(groupId, toGroupInfo(result.group, result.active, null), address, result.change);
+    return true;
   }
 
   async decline(conn: Connection, req: Request<'group.decline'>): Promise<ResultMap['group.decline']> {
@@ -445,8 +507,13 @@ export class GroupService {
     if (!info) return;
     for (const m of change.joined) events.toUser(m.address, 'group.membership', { group: info, state: 'active', role: m.role, by });
     for (const m of change.invited) events.toUser(m.address, 'group.membership', { group: info, state: 'invited', role: m.role, by });
-    for (const g of change.gone) events.toUser(g.address, 'group.membership', { group: info, state: g.state, role: 'member', by });
+    for (const g of change.gone) events.toUser(g.address, 'group.membership', { group: info, state: g.state, role: 'member', by, ...(g.reason ? { reason: g.reason } : {}) });
   }
+}
+
+/** Gates are small JSON written by this service: the same rule list serializes the same way. */
+function sameGate(a: TokenGate | null, b: TokenGate | null): boolean {
+  return JSON.stringify(a) === JSON.stringify(b);
 }
 
 function uniqueAddresses(list: string[]): string[] {

@@ -2,6 +2,7 @@ import { Wallet } from 'ethers';
 import { BlockRtcClient, WalletProvider, type AppConfig, type Eip1193Provider } from '../sdk/index.ts';
 import { CallView } from './call-view.ts';
 import { ChatView } from './chat-view.ts';
+import { watchGateRemovals } from './gate-editor.ts';
 import { h, icon, toast } from './ui.ts';
 
 declare global {
@@ -29,6 +30,7 @@ async function boot(): Promise<void> {
     if (state === 'auth-required') showSignIn(client, config, 'Your session has expired. Please sign in again.');
   });
   new CallView(client, overlay);
+  watchGateRemovals(client, (text) => toast(text, 8000));
   if (client.resume()) {
     await startMain(client);
     return;

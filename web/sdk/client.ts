@@ -5,6 +5,7 @@ import { BlocksClient } from './blocks.ts';
 import { ChatClient } from './chat.ts';
 import { Engine, type EngineOptions, type Session } from './engine.ts';
 import { GroupsClient } from './groups.ts';
+import { GateClient } from './gates.ts';
 import { NameClient } from './names.ts';
 import { PresenceClient } from './presence.ts';
 import { RequestsClient } from './requests.ts';
@@ -36,6 +37,8 @@ export class BlockRtcClient {
   readonly presence: PresenceClient;
   /** ENS names for display, and name → address. */
   readonly names: NameClient;
+  /** Token gates of groups (set and clear by admins). */
+  readonly gates: GateClient;
   readonly calls: CallManager;
   readonly groups: GroupsClient;
   readonly blocks: BlocksClient;
@@ -46,6 +49,7 @@ export class BlockRtcClient {
     this.chat = new ChatClient(this.engine);
     this.presence = new PresenceClient(this.engine);
     this.names = new NameClient(this.engine);
+    this.gates = new GateClient(this.engine);
     this.calls = new CallManager(this.engine, options.callRetry);
     this.groups = new GroupsClient(this.engine, this.calls);
     this.blocks = new BlocksClient(this.engine);

@@ -15,7 +15,7 @@ const CALL = '6f1c2f3e-0000-4000-8000-000000000001';
 const T = '2026-01-01T00:00:00.000Z';
 
 function info(over: Partial<GroupInfo> = {}): GroupInfo {
-  return { id: GID, conversation: `g:${GID}`, name: 'Team', description: null, picture: '🚀', createdBy: ME, createdAt: T, memberCount: 3, activeCall: null, ...over };
+  return { id: GID, conversation: `g:${GID}`, name: 'Team', description: null, picture: '🚀', createdBy: ME, createdAt: T, memberCount: 3, gate: null, activeCall: null, ...over };
 }
 function member(address: string, over: Partial<GroupMember> = {}): GroupMember {
   return { address, role: 'member', state: 'active', addedBy: ME, since: T, ...over };

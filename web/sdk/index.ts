@@ -26,6 +26,7 @@ export { BlocksClient, type BlocksEvents } from './blocks.ts';
 export { conversationKey, groupConversation, groupOf } from './conversation.ts';
 export type { ReceiptSummary } from './group-receipts.ts';
 export { NameClient, type NameEvents } from './names.ts';
+export { GateClient, buildGate, describeGate, type SimpleGate } from './gates.ts';
 export {
   CallManager,
   CallSession,
