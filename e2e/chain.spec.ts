@@ -76,6 +76,10 @@ test('a contract wallet signs in, sees ENS names; a token gate refuses a non-hol
     },
     { rule, invitee: stranger.address },
   );
+  // The non-holder answers the invitation in the app: refused, and told why.
+  await stranger.page.locator(`[data-testid=group-row][data-group="${group}"]`).click();
+  await stranger.page.getByTestId('group-accept').click();
+  await expect(stranger.page.getByRole('status').filter({ hasText: 'do not hold the tokens' })).toBeVisible({ timeout: 15_000 });
   const refused = await stranger.page.evaluate(async (g) => {
     try {
       await window.blockrtc!.signal.request('group.accept', { group: g });
@@ -85,6 +89,11 @@ test('a contract wallet signs in, sees ENS names; a token gate refuses a non-hol
     }
   }, group);
   expect(refused).toBe('GATE_NOT_MET');
+  // Everyone sees the rule on the group; its admin gets the editor.
+  await holder.page.locator(`[data-testid=group-row][data-group="${group}"]`).click();
+  await holder.page.getByTestId('group-members-btn').click();
+  await expect(holder.page.getByTestId('group-panel').getByTestId('gate-badge')).toContainText('100');
+  await expect(holder.page.getByTestId('group-panel').getByTestId('gate-contract')).toHaveValue(token.target);
   const shown = await holder.page.evaluate(async (g) => (await window.blockrtc!.signal.request('group.get', { group: g })).group.gate, group);
   expect(shown).toEqual({ match: 'any', rules: [rule] });
 

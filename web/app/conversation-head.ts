@@ -6,6 +6,7 @@
 import { groupConversation, type BlockRtcClient, type GroupState } from '../sdk/index.ts';
 import { groupAvatar, who } from './group-ui.ts';
 import { avatar, h, icon, toast } from './ui.ts';
+import { gateErrorText } from './gate-editor.ts';
 
 export interface HeadActions {
   /** Narrow screens: back to the list. */
@@ -16,7 +17,7 @@ export interface HeadActions {
   open(key: string): void;
 }
 
-const failed = (what: string) => (err: unknown) => toast(`${what} failed: ${(err as Error).message}`);
+const failed = (what: string) => (err: unknown) => toast(`${what} failed: ${gateErrorText(err)}`);
 
 export function contactHeader(client: BlockRtcClient, peer: string, actions: HeadActions): HTMLElement {
   const callBtn = (kind: 'audio' | 'video') =>

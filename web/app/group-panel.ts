@@ -3,6 +3,7 @@
  * add members, remove, promote or demote, rename. Everyone can leave.
  */
 import { normalizeAddress, type BlockRtcClient, type GroupMember, type GroupState } from '../sdk/index.ts';
+import { gateBadge, gateEditor, gateErrorText } from './gate-editor.ts';
 import { groupAvatar, who } from './group-ui.ts';
 import { avatar, h, icon, toast } from './ui.ts';
 
@@ -33,6 +34,7 @@ export class GroupPanel {
         groupAvatar(st.info, 'lg'),
         h('h3', { 'data-testid': 'panel-group-name' }, st.info.name),
         st.info.description ? h('p', { class: 'muted' }, st.info.description) : null,
+        gateBadge(st.info.gate ?? null),
         h('button', { class: 'icon-btn close', 'aria-label': 'Close', title: 'Close', onclick: this.onClose }, icon('back')),
       ),
     ];
@@ -40,6 +42,8 @@ export class GroupPanel {
     body.push(h('div', { class: 'section-title' }, `${st.info.memberCount} member${st.info.memberCount === 1 ? '' : 's'}`));
     body.push(h('div', { class: 'member-list', 'data-testid': 'group-members' }, ...rows));
     if (admin) body.push(this.addForm());
+    // The group's events re-render the panel with the new gate; nothing to do on change here.
+    if (admin) body.push(h('div', { class: 'section-title' }, 'Token gate'), gateEditor(this.client, st.info, () => undefined));
     if (st.standing === 'active') {
       body.push(
         h('button', { class: 'btn btn-danger', 'data-testid': 'group-leave', onclick: () => void this.act(() => this.client.groups.leave(this.groupId), 'Leave') }, 'Leave group'),
@@ -107,7 +111,7 @@ export class GroupPanel {
     try {
       await action();
     } catch (err) {
-      toast(`${what} failed: ${(err as Error).message}`);
+      toast(`${what} failed: ${gateErrorText(err)}`);
     }
   }
 }
