@@ -111,7 +111,10 @@ export async function startSignaling({ config, database, log, extend, backends: 
   const chat = new ChatService({
     config,
     messages,
-    receipts: new ReceiptWriter(messages),
+    // On the writer's connection: receipt batches and message inserts update the same
+    // conversation rows (unread counts); run concurrently on two connections they deadlock,
+    // and each deadlock stalls both for PostgreSQL's deadlock_timeout. In one queue they never wait on each other.
+    receipts: new ReceiptWriter(new MessageStore(database.writer)),
     attachments,
     writer,
     events,

@@ -6,7 +6,7 @@ import { GroupPanel } from './group-panel.ts';
 import { groupAvatar, systemText, who } from './group-ui.ts';
 import { messageElement } from './message-view.ts';
 import { RequestsView } from './requests-view.ts';
-import { avatar, dayOf, h, icon, relativeTime, shortAddress, toast } from './ui.ts';
+import { avatar, dayOf, h, icon, isEnsName, relativeTime, shortAddress, toast } from './ui.ts';
 
 /** A row of the conversation list: an accepted contact or a group. */
 interface ConversationRow {
@@ -117,6 +117,7 @@ export class ChatView {
       client.names.on('change', ({ address }) => {
         if (this.rows.has(address)) this.renderContacts();
         if (address === this.open) this.renderHeaderName();
+        this.panel?.namesChanged();
       }),
       groups.on('change', (g) => this.onGroup(g)),
       requests.on('change', () => this.renderRequests()),
@@ -466,7 +467,3 @@ function label(state: string): string {
   }
 }
 
-/** Something typed into "add contact" that is a name rather than an address. */
-function isEnsName(value: string): boolean {
-  return !value.toLowerCase().startsWith('0x') && value.includes('.');
-}

@@ -4,8 +4,8 @@
  */
 import { normalizeAddress, type BlockRtcClient, type GroupMember, type GroupState } from '../sdk/index.ts';
 import { gateBadge, gateEditor, gateErrorText } from './gate-editor.ts';
-import { groupAvatar, who } from './group-ui.ts';
-import { avatar, h, icon, toast } from './ui.ts';
+import { groupAvatar } from './group-ui.ts';
+import { avatar, h, icon, isEnsName, toast } from './ui.ts';
 
 export class GroupPanel {
   readonly el: HTMLElement;
@@ -22,8 +22,15 @@ export class GroupPanel {
     void client.groups.get(groupId).catch((err: unknown) => toast(`Could not load the group: ${(err as Error).message}`));
   }
 
+  /** Names arrived for some addresses: draw the members again with them. */
+  namesChanged(): void {
+    const st = this.client.groups.cached(this.groupId);
+    if (st) this.render(st);
+  }
+
   render(st: GroupState): void {
     const me = this.client.address;
+    this.client.names.want((st.members ?? []).map((m) => m.address));
     const admin = st.standing === 'active' && st.role === 'admin';
     const members = [...(st.members ?? [])].sort(byRoleThenAddress);
     const rows = members.map((m) => this.memberRow(m, admin, me));
@@ -72,7 +79,7 @@ export class GroupPanel {
       'div',
       { class: 'member', 'data-testid': 'group-member', 'data-address': m.address, 'data-role': m.role, 'data-state': m.state },
       avatar(m.address),
-      h('div', { class: 'member-name', title: m.address }, who(m.address, me), ...tags.filter((t): t is HTMLElement => t !== null)),
+      h('div', { class: 'member-name', title: m.address }, m.address === me ? 'You' : this.client.names.display(m.address), ...tags.filter((t): t is HTMLElement => t !== null)),
       h('div', { class: 'member-actions' }, ...actions),
     );
   }
@@ -88,18 +95,16 @@ export class GroupPanel {
   }
 
   private addForm(): HTMLElement {
-    const input = h('input', { placeholder: 'Add by address (0x…)', 'data-testid': 'group-add-input', spellcheck: false, autocomplete: 'off' });
+    const input = h('input', { placeholder: 'Add by address or ENS name', 'data-testid': 'group-add-input', spellcheck: false, autocomplete: 'off' });
     const add = () => {
-      let addresses: string[];
-      try {
-        addresses = input.value.split(/[\s,]+/).filter(Boolean).map(normalizeAddress);
-      } catch (err) {
-        toast((err as Error).message);
-        return;
-      }
-      if (addresses.length === 0) return;
+      const entries = input.value.split(/[\s,]+/).filter(Boolean);
+      if (entries.length === 0) return;
       void this.act(async () => {
+        // ENS names are resolved (forward record) and shown with the address they stand for.
+        const addresses = await Promise.all(entries.map(async (e) => (isEnsName(e) ? (await this.client.names.resolve(e)).address : normalizeAddress(e))));
         await this.client.groups.addMembers(this.groupId, addresses);
+        const named = entries.filter(isEnsName);
+        if (named.length) toast(`Added ${named.map((n) => `${n} (${addresses[entries.indexOf(n)] ?? ''})`).join(', ')}`);
         input.value = '';
       }, 'Add');
     };

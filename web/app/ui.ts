@@ -101,3 +101,8 @@ export function toast(text: string, ms = 3500): void {
   document.body.append(el);
   setTimeout(() => el.remove(), ms);
 }
+
+/** Something typed where an address goes that is an ENS name rather than an address. */
+export function isEnsName(value: string): boolean {
+  return !value.toLowerCase().startsWith('0x') && value.includes('.');
+}
