@@ -43,6 +43,15 @@ export async function chatPhase(ctx: BenchContext, phase: number, c: ChatParamet
       addresses.map((a) => a.length),
       addresses,
     );
+    if (c.receipts) {
+      // Partners in a conversation both accepted it (as after a first reply): receipts are
+      // relayed to the sender, not held back as for a message request.
+      await query(
+        ctx.dbUrl,
+        `insert into contacts (owner, peer, shares_presence) select * from unnest($1::text[], $2::text[], $3::bool[]) on conflict (owner, peer) do update set shares_presence = true`,
+        [[...pairs.map((p) => p.from), ...pairs.map((p) => p.to)], [...pairs.map((p) => p.to), ...pairs.map((p) => p.from)], pairs.flatMap(() => [true, true])],
+      );
+    }
     const connect = await connectAll(ctx, lgs, (k) => [{ url: wsUrl(server), count: addresses[k]!.length }], phase, 100, 'ws');
     if (connect.failed > 0) throw new Error(`chat users failed to connect: ${JSON.stringify(connect.errors)}`);
     await sleep(1000);
